@@ -1,0 +1,87 @@
+package io.github.dl4jcnnplugins.base;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * What a plug-in's graph definition can see besides its inputs and parameters: the SameDiff instance,
+ * the network data type, the concrete input shapes the graph is built for, a training flag, and a place
+ * to register BatchNorm running-statistic updates.
+ *
+ * <p>One context exists per built graph; our runtime classes read the registered updates back after
+ * every training forward pass.
+ */
+public final class PluginContext {
+
+    /** Name of the scalar placeholder that carries the training flag (1 = training, 0 = inference). */
+    public static final String TRAINING_FLAG = "plugin_is_training";
+
+    /**
+     * A running statistic to update after a training forward: {@code r = (1 - m) * r + m * batch}, where
+     * {@code batch} is the graph variable {@code batchVariable}, times {@code n / (n - 1)} (Bessel's correction)
+     * when {@code besselPerSample > 0}, with {@code n = minibatch * besselPerSample}.
+     */
+    public record RunningStatUpdate(String paramKey, String batchVariable, double momentum, long besselPerSample) {
+    }
+
+    private final SameDiff sd;
+    private final DataType dataType;
+    private final List<long[]> inputShapes;
+    private final List<RunningStatUpdate> updates = new ArrayList<>();
+    private SDVariable trainingFlag;
+    private int unique;
+
+    public PluginContext(SameDiff sd, DataType dataType, List<long[]> inputShapes) {
+        this.sd = sd;
+        this.dataType = dataType;
+        this.inputShapes = inputShapes;
+    }
+
+    public SameDiff sd() {
+        return sd;
+    }
+
+    public DataType dataType() {
+        return dataType;
+    }
+
+    /** Shape of input {@code i} as the graph is built for it; dimension 0 (the minibatch) is -1. */
+    public long[] inputShape(int i) {
+        return inputShapes.get(i).clone();
+    }
+
+    /** Scalar of the network data type: 1 during training forwards, 0 during inference. */
+    public SDVariable trainingFlag() {
+        if (trainingFlag == null) {
+            trainingFlag = sd.placeHolder(TRAINING_FLAG, dataType);
+        }
+        return trainingFlag;
+    }
+
+    public boolean usesTrainingFlag() {
+        return trainingFlag != null;
+    }
+
+    /**
+     * Registers {@code param = (1 - momentum) * param + momentum * batchValue} after every training forward;
+     * with {@code besselPerSample > 0} the batch value is first multiplied by {@code n / (n - 1)},
+     * {@code n = minibatch * besselPerSample} (to turn a biased variance over N*H*W values into an unbiased one).
+     */
+    public void addRunningStatUpdate(String paramKey, SDVariable batchValue, double momentum, long besselPerSample) {
+        updates.add(new RunningStatUpdate(paramKey, batchValue.name(), momentum, besselPerSample));
+    }
+
+    public List<RunningStatUpdate> runningStatUpdates() {
+        return Collections.unmodifiableList(updates);
+    }
+
+    /** A fresh variable name with the given stem (SameDiff names must be unique within a graph). */
+    public String uniqueName(String stem) {
+        return stem + "_" + (unique++);
+    }
+}

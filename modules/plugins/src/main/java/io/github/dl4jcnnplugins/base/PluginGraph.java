@@ -1,0 +1,227 @@
+package io.github.dl4jcnnplugins.base;
+
+import org.deeplearning4j.nn.layers.samediff.DL4JSameDiffMemoryMgr;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
+import org.nd4j.autodiff.samediff.internal.InferenceSession;
+import org.nd4j.autodiff.samediff.internal.SessionMemMgr;
+import org.nd4j.autodiff.util.SameDiffUtils;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.layers.ExternalErrorsFunction;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The SameDiff graph behind one plug-in layer or vertex, and the forward / backward passes over it.
+ * Shared by {@link PluginLayerImpl} and {@link PluginVertexImpl}; this is where the fixes for
+ * DL4J 1.0.0-M2.1's SameDiff integration live, once:
+ * <ul>
+ *   <li>gradients are divided by {@link GradScale#externalErrorsFactor()} (2 in M2.1);</li>
+ *   <li>the training flag reaches the graph as a placeholder, and BatchNorm running statistics registered
+ *       in the {@link PluginContext} are updated once per training forward (PyTorch semantics);</li>
+ *   <li>the gradient function is created without SameDiff's per-op stdout lines;</li>
+ *   <li>the graph is rebuilt when the spatial size of the input changes (not only the minibatch size).</li>
+ * </ul>
+ */
+final class PluginGraph {
+
+    /** Defines the plug-in's output from its inputs and parameters. */
+    interface Definition {
+        SDVariable define(PluginContext ctx, List<SDVariable> inputs, Map<String, SDVariable> params);
+    }
+
+    private final Definition definition;
+    private final List<String> inputNames;
+    private final Map<String, long[]> paramShapes;
+    private final DataType dataType;
+
+    private SameDiff sd;
+    private PluginContext ctx;
+    private String outputName;
+    private String epsilonName;
+    private long[][] builtFor;
+
+    PluginGraph(Definition definition, List<String> inputNames, Map<String, long[]> paramShapes, DataType dataType) {
+        this.definition = definition;
+        this.inputNames = List.copyOf(inputNames);
+        this.paramShapes = new LinkedHashMap<>(paramShapes);
+        this.dataType = dataType;
+    }
+
+    private static long[][] shapesWithoutBatch(INDArray[] inputs) {
+        long[][] s = new long[inputs.length][];
+        for (int i = 0; i < inputs.length; i++) {
+            s[i] = inputs[i].shape().clone();
+            s[i][0] = -1;
+        }
+        return s;
+    }
+
+    private void ensureBuilt(INDArray[] inputs, Map<String, INDArray> paramTable, boolean withGradient) {
+        long[][] shapes = shapesWithoutBatch(inputs);
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            if (sd == null || !Arrays.deepEquals(shapes, builtFor)) {
+                build(shapes, paramTable);
+            }
+            if (withGradient && !sd.hasGradientFunction()) {
+                QuietStdout.run(() -> sd.createGradFunction(inputNames.toArray(new String[0])));
+            }
+        }
+    }
+
+    private void build(long[][] shapes, Map<String, INDArray> paramTable) {
+        SameDiff s = SameDiff.create();
+        // Views of the network's flattened parameter array are used directly (as DL4J's own SameDiff layers do).
+        s.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+        List<SDVariable> in = new ArrayList<>();
+        for (int i = 0; i < shapes.length; i++) {
+            in.add(s.placeHolder(inputNames.get(i), dataType, shapes[i]));
+        }
+        Map<String, SDVariable> params = new LinkedHashMap<>();
+        for (Map.Entry<String, long[]> e : paramShapes.entrySet()) {
+            params.put(e.getKey(), s.var(e.getKey(), dataType, e.getValue()));
+        }
+        PluginContext c = new PluginContext(s, dataType, Arrays.asList(shapes));
+        SDVariable out = definition.define(c, in, params);
+        if (out == null) {
+            throw new IllegalStateException("plug-in graph definition returned null");
+        }
+        for (Map.Entry<String, INDArray> e : paramTable.entrySet()) {
+            s.associateArrayWithVariable(e.getValue(), s.getVariable(e.getKey()));
+        }
+        ExternalErrorsFunction fn = SameDiffUtils.externalErrors(s, null, out);
+        fn.outputVariable();
+        this.sd = s;
+        this.ctx = c;
+        this.outputName = out.name();
+        this.epsilonName = fn.getGradPlaceholderName();
+        this.builtFor = shapes;
+    }
+
+    private Map<String, INDArray> placeholders(INDArray[] inputs, boolean training) {
+        Map<String, INDArray> ph = new HashMap<>();
+        for (int i = 0; i < inputs.length; i++) {
+            ph.put(inputNames.get(i), inputs[i]);
+        }
+        if (ctx.usesTrainingFlag()) {
+            ph.put(PluginContext.TRAINING_FLAG, Nd4j.scalar(dataType, training ? 1.0 : 0.0));
+        }
+        return ph;
+    }
+
+    private static void useWorkspaces(SameDiff target, LayerWorkspaceMgr mgr, ArrayType working, ArrayType output) {
+        Map<Long, InferenceSession> sessions = target.getSessions();
+        long tid = Thread.currentThread().getId();
+        InferenceSession is = sessions.get(tid);
+        if (is == null) {
+            is = SameDiff.getInferenceFactory().create(target);
+            sessions.put(tid, is);
+        }
+        SessionMemMgr mmgr = new DL4JSameDiffMemoryMgr(mgr.getWorkspaceName(working), mgr.getWorkspaceName(output),
+                mgr.getConfiguration(working), mgr.getConfiguration(output));
+        is.setMmgr(mmgr);
+    }
+
+    /** Moves {@code arr} into the DL4J workspace of {@code type} unless it is already there. */
+    private static INDArray intoWorkspace(INDArray arr, LayerWorkspaceMgr mgr, ArrayType type) {
+        if (mgr.isScopedOut(type)) {
+            return arr.isAttached() ? arr.detach() : arr;
+        }
+        String ws = mgr.getWorkspaceName(type);
+        if (!arr.isAttached() || arr.data().getParentWorkspace() == null
+                || !ws.equals(arr.data().getParentWorkspace().getId())) {
+            return mgr.dup(type, arr);
+        }
+        return arr;
+    }
+
+    /**
+     * Forward pass. In training mode, also applies every running-statistic update registered by the
+     * definition to {@code paramTable} (in place).
+     */
+    INDArray forward(INDArray[] inputs, boolean training, Map<String, INDArray> paramTable, LayerWorkspaceMgr mgr) {
+        ensureBuilt(inputs, paramTable, false);
+        useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS);
+        List<String> wanted = new ArrayList<>();
+        wanted.add(outputName);
+        List<PluginContext.RunningStatUpdate> updates = training ? ctx.runningStatUpdates() : List.of();
+        for (PluginContext.RunningStatUpdate u : updates) {
+            wanted.add(u.batchVariable());
+        }
+        Map<String, INDArray> out = sd.output(placeholders(inputs, training), wanted);
+        for (PluginContext.RunningStatUpdate u : updates) {
+            INDArray running = paramTable.get(u.paramKey());
+            INDArray batch = out.get(u.batchVariable()).reshape(running.shape());
+            double m = u.momentum();
+            if (u.besselPerSample() > 0) {
+                double n = (double) inputs[0].size(0) * u.besselPerSample();
+                m *= n > 1 ? n / (n - 1) : 1.0;
+            }
+            running.muli(1.0 - u.momentum()).addi(batch.mul(m));
+        }
+        INDArray result = intoWorkspace(out.get(outputName), mgr, ArrayType.ACTIVATIONS);
+        sd.clearPlaceholders(true);
+        sd.clearOpInputs();
+        return result;
+    }
+
+    /**
+     * Backward pass for {@code dL/dOutput = epsilon} (always in training mode). Writes the parameter gradients
+     * into {@code gradTable} and returns them with dL/dInput for every input; both corrected for the
+     * external-errors factor.
+     */
+    Pair<Map<String, INDArray>, INDArray[]> backward(INDArray[] inputs, INDArray epsilon, Map<String, INDArray> paramTable,
+                                                     Map<String, INDArray> gradTable, LayerWorkspaceMgr mgr) {
+        ensureBuilt(inputs, paramTable, true);
+        useWorkspaces(sd.getFunction("grad"), mgr, ArrayType.BP_WORKING_MEM, ArrayType.ACTIVATION_GRAD);
+        Map<String, INDArray> ph = placeholders(inputs, true);
+        ph.put(epsilonName, epsilon);
+        List<String> required = new ArrayList<>(inputNames);
+        required.addAll(paramTable.keySet());
+        Map<String, INDArray> g = sd.calculateGradients(ph, required);
+        double inv = 1.0 / GradScale.externalErrorsFactor();
+
+        Map<String, INDArray> paramGrads = new LinkedHashMap<>();
+        for (String key : paramTable.keySet()) {
+            INDArray target = gradTable.get(key);
+            INDArray sdGrad = g.get(key);
+            if (sdGrad == null) {
+                target.assign(0);
+            } else {
+                target.assign(sdGrad);
+                if (inv != 1.0) {
+                    target.muli(inv);
+                }
+            }
+            paramGrads.put(key, target);
+        }
+        INDArray[] inputGrads = new INDArray[inputs.length];
+        for (int i = 0; i < inputs.length; i++) {
+            INDArray gi = g.get(inputNames.get(i));
+            if (gi == null) {
+                gi = Nd4j.zeros(inputs[i].dataType(), inputs[i].shape());
+            }
+            // Always a fresh array in the gradient workspace: never scale SameDiff's (or the caller's) array.
+            gi = mgr.dup(ArrayType.ACTIVATION_GRAD, gi);
+            if (inv != 1.0) {
+                gi.muli(inv);
+            }
+            inputGrads[i] = gi;
+        }
+        sd.clearPlaceholders(true);
+        sd.clearOpInputs();
+        return new Pair<>(paramGrads, inputGrads);
+    }
+}

@@ -1,0 +1,47 @@
+package io.github.dl4jcnnplugins.ops;
+
+import io.github.dl4jcnnplugins.base.ParamSpec;
+import io.github.dl4jcnnplugins.base.PluginContext;
+import org.nd4j.autodiff.samediff.SDVariable;
+
+import java.util.Map;
+
+/**
+ * {@code BatchNorm2d} with PyTorch's training semantics, for use inside a plug-in's graph.
+ *
+ * <p>Training forward: normalise with the batch mean and the biased batch variance over (N, H, W); the
+ * runtime then updates {@code running = (1 - momentum) * running + momentum * batch} with the unbiased
+ * variance. Inference: normalise with the running statistics. The four parameters are the ones
+ * {@link ParamSpec#batchNorm(String, long)} declares under the same PyTorch prefix.
+ */
+public final class BatchNorm {
+    private BatchNorm() {
+    }
+
+    /**
+     * @param x        {@code [N, C, H, W]} with {@code H, W} known at build time ({@code hw = H * W})
+     * @param prefix   PyTorch name of the BatchNorm2d module, e.g. {@code "primary_conv.1"}
+     * @param momentum PyTorch momentum (DL4J's {@code decay} is {@code 1 - momentum})
+     */
+    public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, String prefix, long c,
+                                   long hw, double momentum, double eps) {
+        SDVariable gamma = p.get(ParamSpec.key(prefix + ".weight")).reshape(1, c, 1, 1);
+        SDVariable beta = p.get(ParamSpec.key(prefix + ".bias")).reshape(1, c, 1, 1);
+        String meanKey = ParamSpec.key(prefix + ".running_mean");
+        String varKey = ParamSpec.key(prefix + ".running_var");
+        SDVariable runMean = p.get(meanKey).reshape(1, c, 1, 1);
+        SDVariable runVar = p.get(varKey).reshape(1, c, 1, 1);
+
+        SDVariable batchMean = x.mean(true, 0, 2, 3);
+        SDVariable centred = x.sub(batchMean);
+        SDVariable batchVar = centred.mul(centred).mean(true, 0, 2, 3);
+        ctx.addRunningStatUpdate(meanKey, batchMean, momentum, 0);
+        ctx.addRunningStatUpdate(varKey, batchVar, momentum, hw);
+
+        SDVariable train = ctx.trainingFlag();
+        SDVariable infer = train.rsub(1.0);
+        SDVariable mean = batchMean.mul(train).add(runMean.mul(infer));
+        SDVariable var = batchVar.mul(train).add(runVar.mul(infer));
+        return x.sub(mean).div(ctx.sd().math().sqrt(var.add(eps))).mul(gamma).add(beta);
+    }
+}

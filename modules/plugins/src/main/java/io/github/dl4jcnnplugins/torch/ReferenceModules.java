@@ -1,0 +1,124 @@
+package io.github.dl4jcnnplugins.torch;
+
+import io.github.dl4jcnnplugins.attention.Cbam;
+import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
+import io.github.dl4jcnnplugins.base.TorchMapped;
+import io.github.dl4jcnnplugins.conv.CoordConv;
+import io.github.dl4jcnnplugins.pool.BlurPool;
+import org.nd4j.shade.jackson.databind.JsonNode;
+
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Function;
+
+/**
+ * The reference PyTorch modules ({@code shared/reference/torch_plugins.py}) by class name, each mapped to the
+ * plug-in configuration built from the module's constructor arguments (as {@code make_goldens.py} writes them).
+ */
+public final class ReferenceModules {
+
+    private static final Map<String, Function<Args, TorchMapped>> FACTORIES = new LinkedHashMap<>();
+
+    static {
+        FACTORIES.put("SEBlock", a -> new SqueezeExcitation.Builder()
+                .nIn(a.required("channels"))
+                .reduction(a.integer("reduction", 16)).build());
+        FACTORIES.put("CBAM", a -> new Cbam.Builder()
+                .nIn(a.required("channels"))
+                .reduction(a.integer("reduction", 16))
+                .spatialKernel(a.integer("spatial_kernel", 7)).build());
+        FACTORIES.put("CoordConv", a -> new CoordConv.Builder()
+                .nIn(a.required("in_channels"))
+                .nOut(a.required("out_channels"))
+                .kernelSize(a.integer("kernel_size", 3))
+                .stride(a.integer("stride", 1))
+                .padding(a.integer("padding", 1))
+                .withR(a.bool("with_r", false)).build());
+        FACTORIES.put("BlurPool", a -> new BlurPool.Builder()
+                .nIn(a.required("channels"))
+                .padType(a.string("pad_type", "reflect"))
+                .filterSize(a.integer("filt_size", 4))
+                .stride(a.integer("stride", 2))
+                .padOff(a.integer("pad_off", 0)).build());
+    }
+
+    private ReferenceModules() {
+    }
+
+    /** Names of the reference modules this version can build. */
+    public static Set<String> known() {
+        return new TreeSet<>(FACTORIES.keySet());
+    }
+
+    /** Builds the plug-in for reference module {@code module} with constructor arguments {@code args}. */
+    public static TorchMapped create(String module, JsonNode args) {
+        Function<Args, TorchMapped> f = FACTORIES.get(module);
+        if (f == null) {
+            throw new IllegalArgumentException("unknown module '" + module + "'; this version knows " + known());
+        }
+        Args a = new Args(module, args);
+        TorchMapped plugin = f.apply(a);
+        a.requireAllUsed();
+        return plugin;
+    }
+
+    /** Constructor arguments, each read at most once; unknown ones are an error (typos do not pass silently). */
+    static final class Args {
+        private final String module;
+        private final JsonNode node;
+        private final Set<String> used = new LinkedHashSet<>();
+
+        Args(String module, JsonNode node) {
+            this.module = module;
+            this.node = node;
+        }
+
+        private JsonNode get(String name) {
+            used.add(name);
+            return node == null ? null : node.get(name);
+        }
+
+        long required(String name) {
+            JsonNode v = get(name);
+            if (v == null || !v.canConvertToLong()) {
+                throw new IllegalArgumentException(module + ": missing integer argument '" + name + "'");
+            }
+            return v.asLong();
+        }
+
+        int integer(String name, int def) {
+            JsonNode v = get(name);
+            return v == null || v.isNull() ? def : v.asInt();
+        }
+
+        boolean bool(String name, boolean def) {
+            JsonNode v = get(name);
+            return v == null || v.isNull() ? def : v.asBoolean();
+        }
+
+        String string(String name, String def) {
+            JsonNode v = get(name);
+            return v == null || v.isNull() ? def : v.asText();
+        }
+
+        void requireAllUsed() {
+            if (node == null) {
+                return;
+            }
+            Set<String> unknown = new TreeSet<>();
+            for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+                String n = it.next();
+                if (!used.contains(n)) {
+                    unknown.add(n);
+                }
+            }
+            if (!unknown.isEmpty()) {
+                throw new IllegalArgumentException(module + ": unknown argument(s) " + unknown + "; known: " + used);
+            }
+        }
+    }
+}
