@@ -61,7 +61,13 @@ public final class ReferenceModules {
             throw new IllegalArgumentException("unknown module '" + module + "'; this version knows " + known());
         }
         Args a = new Args(module, args);
-        TorchMapped plugin = f.apply(a);
+        TorchMapped plugin;
+        try {
+            plugin = f.apply(a);
+        } catch (IllegalArgumentException e) {
+            a.requireAllUsed();   // a misspelt argument explains the failure better than its consequence
+            throw e;
+        }
         a.requireAllUsed();
         return plugin;
     }
