@@ -1,10 +1,12 @@
 package io.github.dl4jcnnplugins.torch;
 
 import io.github.dl4jcnnplugins.attention.Cbam;
+import io.github.dl4jcnnplugins.attention.NonLocal;
 import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.conv.CoordConv;
 import io.github.dl4jcnnplugins.pool.BlurPool;
+import io.github.dl4jcnnplugins.pyramid.Aspp;
 import org.nd4j.shade.jackson.databind.JsonNode;
 
 import java.util.Iterator;
@@ -44,6 +46,20 @@ public final class ReferenceModules {
                 .filterSize(a.integer("filt_size", 4))
                 .stride(a.integer("stride", 2))
                 .padOff(a.integer("pad_off", 0)).build());
+        FACTORIES.put("NonLocal", a -> {
+            NonLocal.Builder b = new NonLocal.Builder()
+                    .nIn(a.required("channels"))
+                    .mode(a.string("mode", "embedded_gaussian"))
+                    .subSample(a.bool("sub_sample", false));
+            if (a.optional("inter_channels") != null) {   // None means channels // 2
+                b.interChannels(a.required("inter_channels"));
+            }
+            return b.build();
+        });
+        FACTORIES.put("ASPP", a -> new Aspp.Builder()
+                .nIn(a.integer("in_channels", 512))
+                .depth(a.integer("depth", 256))
+                .rates(a.integers("rates", 6, 12, 18)).build());
     }
 
     private ReferenceModules() {
@@ -99,6 +115,27 @@ public final class ReferenceModules {
         int integer(String name, int def) {
             JsonNode v = get(name);
             return v == null || v.isNull() ? def : v.asInt();
+        }
+
+        /** The argument's value, or null when it is missing or JSON null (Python's None). */
+        JsonNode optional(String name) {
+            JsonNode v = get(name);
+            return v == null || v.isNull() ? null : v;
+        }
+
+        int[] integers(String name, int... def) {
+            JsonNode v = get(name);
+            if (v == null || v.isNull()) {
+                return def;
+            }
+            if (!v.isArray()) {
+                throw new IllegalArgumentException(module + ": argument '" + name + "' must be a list of integers; got " + v);
+            }
+            int[] r = new int[v.size()];
+            for (int i = 0; i < r.length; i++) {
+                r[i] = v.get(i).asInt();
+            }
+            return r;
         }
 
         boolean bool(String name, boolean def) {
