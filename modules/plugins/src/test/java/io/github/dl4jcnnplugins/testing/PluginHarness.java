@@ -137,10 +137,23 @@ public final class PluginHarness {
                 failures.append("\n  ").append(k).append(": relative error ").append(err);
             }
         }
+        record(name, errors);
         if (failures.length() > 0) {
             fail(name + " differs from the PyTorch reference:" + failures + "\n  all: " + errors);
         }
         return errors;
+    }
+
+    /** Appends the case's worst error to {@code target/parity.tsv} (read by people, never by tests). */
+    private static synchronized void record(String name, Map<String, Double> errors) {
+        double worst = errors.values().stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+        String worstKey = errors.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse("-");
+        try {
+            Files.writeString(Path.of("target", "parity.tsv"), String.format("%s\t%.3e\t%s%n", name, worst, worstKey),
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        } catch (java.io.IOException e) {
+            // the report is a convenience; parity itself is asserted
+        }
     }
 
     // ------------------------------------------------------------------ networks used by the checks
