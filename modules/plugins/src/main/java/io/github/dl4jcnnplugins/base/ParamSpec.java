@@ -11,9 +11,9 @@ import java.util.List;
  * name it corresponds to, its shape (always the PyTorch layout, so importing is a plain copy) and how a fresh
  * layer initialises it.
  *
- * <p>The DL4J key is the PyTorch name itself ({@code ca.fc1.weight}); {@link #key(String)} is the one place that
- * says so. (It may not contain {@code '_'}: DL4J's updater splits gradient keys {@code <layer>_<param>} at the
- * last underscore.)
+ * <p>The DL4J key is the PyTorch name with {@code '_'} written {@code '-'} ({@code ca.fc1.weight},
+ * {@code primary-conv.1.running-mean}): DL4J's updater splits gradient keys {@code <layer>_<param>} at the last
+ * underscore, so a key may not contain one. {@link #key(String)} is the one place that says so.
  */
 public record ParamSpec(String key, String torchName, long[] shape, Kind kind, Init init, double[] initValues) {
 
@@ -51,12 +51,7 @@ public record ParamSpec(String key, String torchName, long[] shape, Kind kind, I
 
     /** DL4J parameter key for a PyTorch state_dict name. */
     public static String key(String torchName) {
-        if (torchName.indexOf('_') >= 0) {
-            // running_mean / running_var: DL4J forbids '_' in parameter keys
-            return torchName.replace("running_mean", "runningMean").replace("running_var", "runningVar")
-                    .replace('_', '-');
-        }
-        return torchName;
+        return torchName.replace('_', '-');
     }
 
     public static ParamSpec weight(String torchName, long... shape) {
