@@ -54,8 +54,10 @@ public final class Conv {
                                     long outChannels, Spec spec) {
         int g = spec.groups();
         if (g == 1) {
-            return bias == null ? sd.cnn().conv2d(x, weight, spec.config(WeightsFormat.OIYX))
-                    : sd.cnn().conv2d(x, weight, bias, spec.config(WeightsFormat.OIYX));
+            // conv2d_bp rejects OIYX weights in 1.0.0-M2.1, so give SameDiff its default [kH, kW, in, out].
+            SDVariable w = weight.permute(2, 3, 1, 0);
+            Conv2DConfig cfg = spec.config(WeightsFormat.YXIO);
+            return bias == null ? sd.cnn().conv2d(x, w, cfg) : sd.cnn().conv2d(x, w, bias, cfg);
         }
         if (g == inChannels) {
             // Depthwise: PyTorch [C*m, 1, kH, kW] -> SameDiff [kH, kW, C, m] (output channel c*m + j in both).
