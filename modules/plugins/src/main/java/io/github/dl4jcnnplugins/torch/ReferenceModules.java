@@ -4,6 +4,7 @@ import io.github.dl4jcnnplugins.attention.Cbam;
 import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.conv.CoordConv;
+import io.github.dl4jcnnplugins.conv.GhostModule;
 import io.github.dl4jcnnplugins.pool.BlurPool;
 import org.nd4j.shade.jackson.databind.JsonNode;
 
@@ -44,6 +45,14 @@ public final class ReferenceModules {
                 .filterSize(a.integer("filt_size", 4))
                 .stride(a.integer("stride", 2))
                 .padOff(a.integer("pad_off", 0)).build());
+        FACTORIES.put("GhostModule", a -> new GhostModule.Builder()
+                .nIn(a.required("inp"))
+                .nOut(a.required("oup"))
+                .kernelSize(a.integer("kernel_size", 1))
+                .ratio(a.integer("ratio", 2))
+                .dwSize(a.integer("dw_size", 3))
+                .stride(a.integer("stride", 1))
+                .relu(a.bool("relu", true)).build());
     }
 
     private ReferenceModules() {
