@@ -51,6 +51,13 @@ import static org.junit.jupiter.api.Assertions.fail;
 public final class PluginHarness {
     /** Tolerance of golden parity: max |ours - reference| / max |reference|, per array (double precision). */
     public static final double PARITY_TOLERANCE = 1e-6;
+    /**
+     * Smallest scale golden parity divides by. A reference array whose entries are all below it is zero up to
+     * rounding (e.g. the gradient of a BatchNorm bias whose output reaches another BatchNorm in training mode
+     * through linear ops only: the second BatchNorm cancels any constant shift, so both PyTorch and we produce
+     * noise of about 1e-15); such an array must match to {@code PARITY_TOLERANCE * PARITY_MIN_SCALE} absolutely.
+     */
+    public static final double PARITY_MIN_SCALE = 1e-6;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -134,6 +141,10 @@ public final class PluginHarness {
                 continue;
             }
             double err = relativeError(e.getValue(), mine);
+            double scale = e.getValue().amaxNumber().doubleValue();
+            if (scale < PARITY_MIN_SCALE) {
+                err = err * (scale == 0 ? 1 : scale) / PARITY_MIN_SCALE;
+            }
             errors.put(k, err);
             if (!(err <= PARITY_TOLERANCE)) {
                 failures.append("\n  ").append(k).append(": relative error ").append(err);
@@ -295,6 +306,7 @@ public final class PluginHarness {
         INDArray x = randn(21, inputShape);
         INDArray y = randn(22, inputShape[0], 3);
 
+        Map<String, INDArray> initial = paramsOf(net);
         for (int it = 0; it < 3; it++) {
             Map<String, INDArray> before = paramsOf(net);
             // What one training forward alone does to the running statistics, from the same starting point:
@@ -304,7 +316,6 @@ public final class PluginHarness {
             net.fit(new INDArray[]{x}, new INDArray[]{y});
             Map<String, INDArray> after = paramsOf(net);
             for (String k : stats) {
-                assertFalse(before.get(k).equals(after.get(k)), "fit did not change running statistic " + k);
                 assertTrue(relativeError(predicted.get(k), after.get(k)) < 1e-12,
                         "fit changed " + k + " other than one training forward does (updater touched it?)");
             }
@@ -314,6 +325,16 @@ public final class PluginHarness {
             }
             assertTrue(trained, "fit did not change any trainable parameter of the plug-in");
         }
+        // Not every statistic must move: a BatchNorm fed by another BatchNorm through linear ops only (RFB's
+        // ConvLinear) sees a batch mean equal to the first one's bias, whose gradient is zero, so its running mean
+        // legitimately stays 0. Every variance moves, and so does something overall.
+        double change = 0;
+        for (String k : stats) {
+            double c = initial.get(k).sub(paramsOf(net).get(k)).amaxNumber().doubleValue();
+            change = Math.max(change, c);
+            assertTrue(!k.endsWith("runningVar") || c > 1e-9, "3 fits did not change running variance " + k);
+        }
+        assertTrue(change > 1e-6, "3 fits did not change the running statistics (max change " + change + ")");
 
         INDArray inference = net.outputSingle(false, x);
         INDArray first = net.outputSingle(false, x.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 1)));
