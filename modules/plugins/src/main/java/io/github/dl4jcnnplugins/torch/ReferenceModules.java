@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.conv.CoordConv;
 import io.github.dl4jcnnplugins.conv.GhostModule;
+import io.github.dl4jcnnplugins.conv.Rfb;
 import io.github.dl4jcnnplugins.pool.BlurPool;
 import org.nd4j.shade.jackson.databind.JsonNode;
 
@@ -53,6 +54,12 @@ public final class ReferenceModules {
                 .dwSize(a.integer("dw_size", 3))
                 .stride(a.integer("stride", 1))
                 .relu(a.bool("relu", true)).build());
+        FACTORIES.put("RFB", a -> new Rfb.Builder()
+                .nIn(a.required("in_planes"))
+                .nOut(a.required("out_planes"))
+                .stride(a.integer("stride", 1))
+                .scale(a.real("scale", 0.1))
+                .visual(a.integer("visual", 1)).build());
     }
 
     private ReferenceModules() {
@@ -102,6 +109,11 @@ public final class ReferenceModules {
         int integer(String name, int def) {
             JsonNode v = get(name);
             return v == null || v.isNull() ? def : v.asInt();
+        }
+
+        double real(String name, double def) {
+            JsonNode v = get(name);
+            return v == null || v.isNull() ? def : v.asDouble();
         }
 
         boolean bool(String name, boolean def) {
