@@ -152,12 +152,10 @@ public class Rfb extends PluginLayer {
         long[] s = ctx.inputShape(0);
         List<List<ConvBnAct>> branches = branches();
         SDVariable[] outs = new SDVariable[branches.size()];
-        long h = s[2];
-        long w = s[3];
         for (int b = 0; b < outs.length; b++) {
             SDVariable y = x;
-            h = s[2];
-            w = s[3];
+            long h = s[2];
+            long w = s[3];
             for (ConvBnAct block : branches.get(b)) {
                 y = block.apply(ctx, y, p, h, w);
                 h = block.outH(h);
@@ -165,9 +163,11 @@ public class Rfb extends PluginLayer {
             }
             outs[b] = y;
         }
-        SDVariable fused = convLinear().apply(ctx, sd.concat(1, outs), p, h, w);
-        SDVariable shortcut = shortcut().apply(ctx, x, p, s[2], s[3]);
-        return sd.nn().relu(fused.mul(scale).add(shortcut), 0);
+        ConvBnAct shortcut = shortcut();
+        long oh = shortcut.outH(s[2]);
+        long ow = shortcut.outW(s[3]);                    // every branch ends at this size too
+        SDVariable fused = convLinear().apply(ctx, sd.concat(1, outs), p, oh, ow);
+        return sd.nn().relu(fused.mul(scale).add(shortcut.apply(ctx, x, p, s[2], s[3])), 0);
     }
 
     /** Builder; defaults are the reference's (stride 1, scale 0.1, visual 1, BN momentum 0.01, eps 1e-5). */
