@@ -5,6 +5,8 @@ import io.github.dl4jcnnplugins.attention.NonLocal;
 import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.conv.CoordConv;
+import io.github.dl4jcnnplugins.conv.GhostModule;
+import io.github.dl4jcnnplugins.conv.Rfb;
 import io.github.dl4jcnnplugins.pool.BlurPool;
 import io.github.dl4jcnnplugins.pyramid.Aspp;
 import org.nd4j.shade.jackson.databind.JsonNode;
@@ -60,6 +62,20 @@ public final class ReferenceModules {
                 .nIn(a.integer("in_channels", 512))
                 .depth(a.integer("depth", 256))
                 .rates(a.integers("rates", 6, 12, 18)).build());
+        FACTORIES.put("GhostModule", a -> new GhostModule.Builder()
+                .nIn(a.required("inp"))
+                .nOut(a.required("oup"))
+                .kernelSize(a.integer("kernel_size", 1))
+                .ratio(a.integer("ratio", 2))
+                .dwSize(a.integer("dw_size", 3))
+                .stride(a.integer("stride", 1))
+                .relu(a.bool("relu", true)).build());
+        FACTORIES.put("RFB", a -> new Rfb.Builder()
+                .nIn(a.required("in_planes"))
+                .nOut(a.required("out_planes"))
+                .stride(a.integer("stride", 1))
+                .scale(a.real("scale", 0.1))
+                .visual(a.integer("visual", 1)).build());
     }
 
     private ReferenceModules() {
@@ -136,6 +152,11 @@ public final class ReferenceModules {
                 r[i] = v.get(i).asInt();
             }
             return r;
+        }
+
+        double real(String name, double def) {
+            JsonNode v = get(name);
+            return v == null || v.isNull() ? def : v.asDouble();
         }
 
         boolean bool(String name, boolean def) {

@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.testing;
 
+import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
@@ -16,6 +17,7 @@ import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
@@ -49,6 +51,13 @@ import static org.junit.jupiter.api.Assertions.fail;
 public final class PluginHarness {
     /** Tolerance of golden parity: max |ours - reference| / max |reference|, per array (double precision). */
     public static final double PARITY_TOLERANCE = 1e-6;
+    /**
+     * Smallest scale golden parity divides by. A reference array whose entries are all below it is zero up to
+     * rounding (e.g. the gradient of a BatchNorm bias whose output reaches another BatchNorm in training mode
+     * through linear ops only: the second BatchNorm cancels any constant shift, so both PyTorch and we produce
+     * noise of about 1e-15); such an array must match to {@code PARITY_TOLERANCE * PARITY_MIN_SCALE} absolutely.
+     */
+    public static final double PARITY_MIN_SCALE = 1e-6;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -132,6 +141,10 @@ public final class PluginHarness {
                 continue;
             }
             double err = relativeError(e.getValue(), mine);
+            double scale = e.getValue().amaxNumber().doubleValue();
+            if (scale < PARITY_MIN_SCALE) {
+                err = err * (scale == 0 ? 1 : scale) / PARITY_MIN_SCALE;
+            }
             errors.put(k, err);
             if (!(err <= PARITY_TOLERANCE)) {
                 failures.append("\n  ").append(k).append(": relative error ").append(err);
@@ -160,8 +173,13 @@ public final class PluginHarness {
 
     /** input -> 1x1 conv (tanh, so that dL/dInput of the plug-in is checked) -> plug-in -> dense MSE output. */
     public static ComputationGraph checkNetwork(PluginLayer plugin, long[] inputShape, long seed) {
+        return checkNetwork(plugin, inputShape, seed, new NoOp());
+    }
+
+    /** {@link #checkNetwork(PluginLayer, long[], long)} trained with {@code updater}. */
+    public static ComputationGraph checkNetwork(PluginLayer plugin, long[] inputShape, long seed, IUpdater updater) {
         ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder()
-                .dataType(DataType.DOUBLE).updater(new NoOp()).seed(seed)
+                .dataType(DataType.DOUBLE).updater(updater).seed(seed)
                 .graphBuilder()
                 .addInputs("in").setInputTypes(InputType.convolutional(inputShape[2], inputShape[3], inputShape[1]))
                 .addLayer("pre", new ConvolutionLayer.Builder(1, 1).nOut(inputShape[1]).activation(Activation.TANH).build(), "in")
@@ -181,7 +199,11 @@ public final class PluginHarness {
 
     // ------------------------------------------------------------------ the checks
 
-    /** Double-precision {@link GradientCheckUtil} over the plug-in and the conv before it (at most 40 entries per parameter). */
+    /**
+     * Double-precision {@link GradientCheckUtil} over the plug-in and the conv before it. Every parameter entry is
+     * checked: GradientCheckUtil (M2.1) ignores {@code subset}/{@code maxPerParam} for a ComputationGraph, so keep
+     * the configuration small or use {@link #assertGradientsCheckSampled}.
+     */
     public static void assertGradientsCheck(Supplier<? extends PluginLayer> plugin, long[] inputShape) {
         ComputationGraph net = checkNetwork(plugin.get(), inputShape, 42);
         INDArray x = randn(1, inputShape);
@@ -190,6 +212,30 @@ public final class PluginHarness {
                 .inputs(new INDArray[]{x}).labels(new INDArray[]{y})
                 .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
                 .subset(true).maxPerParam(40)
+                .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
+        assertTrue(ok, "gradient check failed for " + plugin.get().label());
+    }
+
+    /**
+     * Like {@link #assertGradientsCheck} but for plug-ins with many parameters: the same layers in a
+     * MultiLayerNetwork, where GradientCheckUtil honours {@code subset}, checking about {@code maxPerParam} evenly
+     * spaced entries of each parameter array (only the first entry of arrays shorter than that).
+     */
+    public static void assertGradientsCheckSampled(Supplier<? extends PluginLayer> plugin, long[] inputShape, int maxPerParam) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder()
+                .dataType(DataType.DOUBLE).updater(new NoOp()).seed(42).list()
+                .layer(new ConvolutionLayer.Builder(1, 1).nOut(inputShape[1]).activation(Activation.TANH).build())
+                .layer(plugin.get())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY).nOut(3).build())
+                .setInputType(InputType.convolutional(inputShape[2], inputShape[3], inputShape[1]))
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        INDArray x = randn(1, inputShape);
+        INDArray y = randn(2, inputShape[0], 3);
+        boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net).input(x).labels(y)
+                .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
+                .subset(true).maxPerParam(maxPerParam)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
         assertTrue(ok, "gradient check failed for " + plugin.get().label());
     }
@@ -255,6 +301,81 @@ public final class PluginHarness {
         INDArray all = net.output(x, false);
         INDArray first = net.output(x.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 1)), false);
         assertTrue(relativeError(all.getRow(0).reshape(first.shape()), first) < 1e-12, "sample alone vs in batch");
+    }
+
+    /**
+     * BatchNorm inside a plug-in behaves like PyTorch's and like DL4J's own BatchNormalization, in a
+     * ComputationGraph trained with SGD: {@code fit} changes the running statistics exactly as one training
+     * forward does (the updater leaves them alone: NoOp, zero gradient); inference uses them (one sample alone
+     * equals its row in the batch, and differs from the training-mode output); ModelSerializer restores
+     * parameters, running statistics and outputs, and training continues identically after the restore.
+     */
+    public static void assertBatchNormSemantics(Supplier<? extends PluginLayer> plugin, long[] inputShape) throws Exception {
+        ComputationGraph net = checkNetwork(plugin.get(), inputShape, 11, new Sgd(0.1));
+        PluginLayer conf = (PluginLayer) net.getLayer("plugin").conf().getLayer();
+        List<String> stats = conf.paramSpecs().stream().filter(s -> s.kind() == ParamSpec.Kind.RUNNING_STAT)
+                .map(ParamSpec::key).toList();
+        assertFalse(stats.isEmpty(), conf.label() + " has no running statistics");
+        INDArray x = randn(21, inputShape);
+        INDArray y = randn(22, inputShape[0], 3);
+
+        Map<String, INDArray> initial = paramsOf(net);
+        for (int it = 0; it < 3; it++) {
+            Map<String, INDArray> before = paramsOf(net);
+            // What one training forward alone does to the running statistics, from the same starting point:
+            ComputationGraph probe = net.clone();
+            probe.feedForward(x, true);
+            Map<String, INDArray> predicted = paramsOf(probe);
+            net.fit(new INDArray[]{x}, new INDArray[]{y});
+            Map<String, INDArray> after = paramsOf(net);
+            for (String k : stats) {
+                assertTrue(relativeError(predicted.get(k), after.get(k)) < 1e-12,
+                        "fit changed " + k + " other than one training forward does (updater touched it?)");
+            }
+            boolean trained = false;
+            for (ParamSpec s : conf.paramSpecs()) {
+                trained |= s.kind().trainable() && !before.get(s.key()).equals(after.get(s.key()));
+            }
+            assertTrue(trained, "fit did not change any trainable parameter of the plug-in");
+        }
+        // Not every statistic must move: a BatchNorm fed by another BatchNorm through linear ops only (RFB's
+        // ConvLinear) sees a batch mean equal to the first one's bias, whose gradient is zero, so its running mean
+        // legitimately stays 0. Every variance moves, and so does something overall.
+        double change = 0;
+        for (String k : stats) {
+            double c = initial.get(k).sub(paramsOf(net).get(k)).amaxNumber().doubleValue();
+            change = Math.max(change, c);
+            assertTrue(!k.endsWith("running-var") || c > 1e-9, "3 fits did not change running variance " + k);
+        }
+        assertTrue(change > 1e-6, "3 fits did not change the running statistics (max change " + change + ")");
+
+        INDArray inference = net.outputSingle(false, x);
+        INDArray first = net.outputSingle(false, x.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 1)));
+        assertTrue(relativeError(inference.getRow(0).reshape(first.shape()), first) < 1e-12,
+                "inference output of one sample alone differs from its row in the batch (batch statistics used?)");
+
+        File f = Files.createTempFile("plugin-bn", ".zip").toFile();
+        try {
+            ModelSerializer.writeModel(net, f, true);
+            ComputationGraph restored = ModelSerializer.restoreComputationGraph(f, true);
+            assertEquals(net.params(), restored.params(), "parameters and running statistics after ModelSerializer");
+            assertEquals(inference, restored.outputSingle(false, x), "inference output after ModelSerializer");
+            net.fit(new INDArray[]{x}, new INDArray[]{y});
+            restored.fit(new INDArray[]{x}, new INDArray[]{y});
+            assertEquals(net.params(), restored.params(), "parameters after one more fit of both");
+        } finally {
+            assertTrue(f.delete());
+        }
+
+        INDArray training = net.clone().outputSingle(true, x);
+        assertTrue(relativeError(training, net.outputSingle(false, x)) > 1e-6,
+                "training-mode output equals inference output: batch statistics not used in training");
+    }
+
+    private static Map<String, INDArray> paramsOf(ComputationGraph net) {
+        Map<String, INDArray> m = new TreeMap<>();
+        net.getLayer("plugin").paramTable().forEach((k, v) -> m.put(k, v.dup()));
+        return m;
     }
 
     /** Asserts that {@code action} throws IllegalArgumentException (possibly wrapped) whose message contains every fragment. */
