@@ -33,6 +33,7 @@ public final class PluginContext {
     private final DataType dataType;
     private final List<long[]> inputShapes;
     private final List<RunningStatUpdate> updates = new ArrayList<>();
+    private final java.util.Map<String, String> exposed = new java.util.LinkedHashMap<>();
     private SDVariable trainingFlag;
     private int unique;
 
@@ -78,6 +79,19 @@ public final class PluginContext {
 
     public List<RunningStatUpdate> runningStatUpdates() {
         return Collections.unmodifiableList(updates);
+    }
+
+    /**
+     * Makes an intermediate result available after every forward pass under {@code key} (see
+     * {@link ExposesIntermediates}), e.g. ASFF's fusion weights for visualisation. Costs a copy per forward.
+     */
+    public void expose(String key, SDVariable value) {
+        exposed.put(key, value.name());
+    }
+
+    /** Exposed intermediate results: key to variable name. */
+    public java.util.Map<String, String> exposed() {
+        return java.util.Collections.unmodifiableMap(exposed);
     }
 
     /** A fresh variable name with the given stem (SameDiff names must be unique within a graph). */

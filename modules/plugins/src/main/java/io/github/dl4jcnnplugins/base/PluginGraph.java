@@ -5,6 +5,7 @@ import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.TrainingConfig;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.autodiff.samediff.internal.SessionMemMgr;
@@ -15,6 +16,7 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.layers.ExternalErrorsFunction;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.NoOp;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -52,6 +54,7 @@ final class PluginGraph {
     private String outputName;
     private String epsilonName;
     private long[][] builtFor;
+    private final Map<String, INDArray> lastExposed = new LinkedHashMap<>();
 
     PluginGraph(Definition definition, List<String> inputNames, Map<String, long[]> paramShapes, DataType dataType) {
         this.definition = definition;
@@ -102,7 +105,10 @@ final class PluginGraph {
             s.associateArrayWithVariable(e.getValue(), s.getVariable(e.getKey()));
         }
         ExternalErrorsFunction fn = SameDiffUtils.externalErrors(s, null, out);
-        fn.outputVariable();
+        // Say which variable carries the loss: SameDiff's guess fails once exposed intermediates are also leaves.
+        // (setLossVariables refuses the external-errors output, a CONSTANT; the training config's list is not checked.)
+        s.setTrainingConfig(TrainingConfig.builder().skipBuilderValidation(true).updater(new NoOp())
+                .minimize(fn.outputVariable().name()).build());
         this.sd = s;
         this.ctx = c;
         this.outputName = out.name();
@@ -160,7 +166,12 @@ final class PluginGraph {
         for (PluginContext.RunningStatUpdate u : updates) {
             wanted.add(u.batchVariable());
         }
+        wanted.addAll(ctx.exposed().values());
         Map<String, INDArray> out = sd.output(placeholders(inputs, training), wanted);
+        lastExposed.clear();
+        for (Map.Entry<String, String> e : ctx.exposed().entrySet()) {
+            lastExposed.put(e.getKey(), out.get(e.getValue()).detach());   // a copy outside DL4J's workspaces
+        }
         for (PluginContext.RunningStatUpdate u : updates) {
             INDArray running = paramTable.get(u.paramKey());
             INDArray batch = out.get(u.batchVariable()).reshape(running.shape());
@@ -175,6 +186,11 @@ final class PluginGraph {
         sd.clearPlaceholders(true);
         sd.clearOpInputs();
         return result;
+    }
+
+    /** The intermediate results the definition exposed, from the last forward pass (empty if none). */
+    Map<String, INDArray> lastExposed() {
+        return java.util.Collections.unmodifiableMap(lastExposed);
     }
 
     /**

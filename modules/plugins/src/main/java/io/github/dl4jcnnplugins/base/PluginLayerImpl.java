@@ -17,7 +17,7 @@ import java.util.Map;
  * Runtime class of every {@link PluginLayer}: DL4J's SameDiff layer with the forward and backward passes run by
  * {@link PluginGraph} (correct gradients, training flag, running statistics, no stdout noise).
  */
-public class PluginLayerImpl extends SameDiffLayer {
+public class PluginLayerImpl extends SameDiffLayer implements ExposesIntermediates {
 
     private PluginGraph graph;
 
@@ -61,5 +61,10 @@ public class PluginLayerImpl extends SameDiffLayer {
     @Override
     public boolean updaterDivideByMinibatch(String paramName) {
         return !plugin().isRunningStat(paramName);
+    }
+
+    @Override
+    public Map<String, INDArray> exposed() {
+        return graph().lastExposed();
     }
 }

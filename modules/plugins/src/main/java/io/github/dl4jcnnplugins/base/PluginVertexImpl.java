@@ -16,7 +16,7 @@ import java.util.Map;
  * run by {@link PluginGraph}. Also exposes its gradient view, which the stock class never sets (so that
  * per-layer gradient normalisation and clipping work for plug-in vertices).
  */
-public class PluginVertexImpl extends SameDiffGraphVertex {
+public class PluginVertexImpl extends SameDiffGraphVertex implements ExposesIntermediates {
 
     private final PluginVertex plugin;
     private final PluginGraph graph;
@@ -61,5 +61,10 @@ public class PluginVertexImpl extends SameDiffGraphVertex {
     @Override
     public boolean updaterDivideByMinibatch(String paramName) {
         return !plugin.isRunningStat(paramName);
+    }
+
+    @Override
+    public Map<String, INDArray> exposed() {
+        return graph.lastExposed();
     }
 }

@@ -9,6 +9,7 @@ import io.github.dl4jcnnplugins.conv.GhostModule;
 import io.github.dl4jcnnplugins.conv.Rfb;
 import io.github.dl4jcnnplugins.pool.BlurPool;
 import io.github.dl4jcnnplugins.pyramid.Aspp;
+import io.github.dl4jcnnplugins.pyramid.AsffVertex;
 import org.nd4j.shade.jackson.databind.JsonNode;
 
 import java.util.Iterator;
@@ -76,6 +77,11 @@ public final class ReferenceModules {
                 .stride(a.integer("stride", 1))
                 .scale(a.real("scale", 0.1))
                 .visual(a.integer("visual", 1)).build());
+        FACTORIES.put("ASFF", a -> new AsffVertex.Builder()
+                .level(a.integer("level", -1))
+                .multiplier(a.real("multiplier", 1.0))
+                .rfb(a.bool("rfb", false))
+                .vis(a.bool("vis", false)).build());
     }
 
     private ReferenceModules() {

@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.torch;
 
+import io.github.dl4jcnnplugins.base.ExposesIntermediates;
 import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -94,9 +95,11 @@ public final class ReferenceRunner {
 
         setInputs(v, inputs, mgr);
         out.put("eval.output", v.doForward(false, mgr).dup());
+        putExposed(v, "eval.", out);
         setInputs(v, inputs, mgr);
         INDArray train = v.doForward(true, mgr).dup();
         out.put("train.output", train);
+        putExposed(v, "train.", out);
         for (ParamSpec s : plugin.paramSpecs()) {
             if (s.kind() == ParamSpec.Kind.RUNNING_STAT) {
                 out.put("train.param." + s.torchName(), params.get(s.key()).dup());
@@ -118,6 +121,16 @@ public final class ReferenceRunner {
             }
         }
         return out;
+    }
+
+    /** Intermediate results the plug-in exposes (ASFF's fusion weights with vis), as {@code <prefix><key>}. */
+    private static void putExposed(org.deeplearning4j.nn.graph.vertex.GraphVertex v, String prefix, Map<String, INDArray> out) {
+        Object runtime = v.hasLayer() ? v.getLayer() : v;
+        if (runtime instanceof ExposesIntermediates e) {
+            for (Map.Entry<String, INDArray> x : e.exposed().entrySet()) {
+                out.put(prefix + x.getKey(), x.getValue().dup());
+            }
+        }
     }
 
     private static void setInputs(org.deeplearning4j.nn.graph.vertex.GraphVertex v, INDArray[] inputs, LayerWorkspaceMgr mgr) {

@@ -87,7 +87,8 @@ public final class StateDictImport {
         String prefix = modulePrefix == null ? "" : modulePrefix;
         Map<String, INDArray> byTorchName = new LinkedHashMap<>();
         // A golden file holds inputs and results too: its state_dict is the "param." entries.
-        boolean golden = stateDict.keySet().stream().anyMatch(k -> k.startsWith(GOLDEN_PREFIX));
+        boolean golden = stateDict.containsKey("input.0")
+                || stateDict.keySet().stream().anyMatch(k -> k.startsWith(GOLDEN_PREFIX));
         for (Map.Entry<String, INDArray> e : stateDict.entrySet()) {
             if (golden && !e.getKey().startsWith(GOLDEN_PREFIX)) {
                 continue;
