@@ -154,7 +154,7 @@ final class ForwardCommand implements Callable<Integer> {
 
     /** Runs, writes and checks one case; errors are reported on one line and give {@link Status#ERROR}. */
     private Status runCase(Case c) {
-        String module = "?";
+        String module = null;
         try {
             JsonNode meta = readJson(c.json());
             JsonNode m = meta.get("module");
@@ -171,7 +171,7 @@ final class ForwardCommand implements Callable<Integer> {
             Npz.write(c.out(), results);
             return report(c, module, data, results);
         } catch (Exception | LinkageError | OutOfMemoryError e) {
-            PluginsCli.error(spec.commandLine(), c.name() + " (" + module + ")", e,
+            PluginsCli.error(spec.commandLine(), c.name() + (module == null ? "" : " (" + module + ")"), e,
                     PluginsCli.isVerbose(spec.commandLine()));
             return Status.ERROR;
         }
