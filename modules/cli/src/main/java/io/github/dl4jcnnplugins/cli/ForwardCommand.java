@@ -24,6 +24,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
+import java.util.zip.ZipException;
+import java.util.zip.ZipFile;
 
 /**
  * {@code plugins forward}: runs golden cases ({@code <name>.json} + {@code <name>.npz} as written by
@@ -58,7 +60,7 @@ final class ForwardCommand implements Callable<Integer> {
     Path npz;
 
     @Option(names = "--out", paramLabel = "OUT.npz",
-            description = "Where to write the results (default: CASE.npz with .out.npz).")
+            description = "Where to write the results (default: <name>.out.npz next to CASE.npz).")
     Path out;
 
     @Option(names = "--dir", paramLabel = "DIR",
@@ -166,7 +168,7 @@ final class ForwardCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("unknown module '" + module + "'; this version knows "
                         + ReferenceModules.known());
             }
-            Map<String, INDArray> data = StateDictImport.readNpz(c.npz().toFile());
+            Map<String, INDArray> data = readNpz(c.npz());
             Map<String, INDArray> results = ReferenceRunner.run(module, meta.get("args"), data);
             Npz.write(c.out(), results);
             return report(c, module, data, results);
@@ -175,6 +177,20 @@ final class ForwardCommand implements Callable<Integer> {
                     PluginsCli.isVerbose(spec.commandLine()));
             return Status.ERROR;
         }
+    }
+
+    /** Reads an npz; a truncated or non-zip file is an error (ND4J alone reads what it can of a truncated one). */
+    private static Map<String, INDArray> readNpz(Path npz) throws IOException {
+        if (Files.isRegularFile(npz)) {
+            try (ZipFile z = new ZipFile(npz.toFile())) {
+                if (z.size() == 0) {
+                    throw new IOException(npz + " is an empty .npz");
+                }
+            } catch (ZipException e) {
+                throw new IOException("cannot read " + npz + " as .npz (truncated, or not a zip file)", e);
+            }
+        }
+        return StateDictImport.readNpz(npz.toFile());
     }
 
     private static JsonNode readJson(Path json) throws IOException {
