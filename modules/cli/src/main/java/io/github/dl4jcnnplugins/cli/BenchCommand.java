@@ -1,0 +1,335 @@
+package io.github.dl4jcnnplugins.cli;
+
+import io.github.dl4jcnnplugins.base.TorchMapped;
+import io.github.dl4jcnnplugins.torch.ReferenceModules;
+import io.github.dl4jcnnplugins.torch.ReferenceRunner;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.graph.vertex.GraphVertex;
+import org.deeplearning4j.nn.graph.vertex.impl.LayerVertex;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.shade.jackson.databind.JsonNode;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+/**
+ * {@code plugins bench}: CPU timing of the plug-ins at the sizes of {@code bench_cases.json}, printed in the
+ * layout of {@code bench_torch.py} so that the two tables can be put side by side.
+ *
+ * <p>Each case's plug-in is the only vertex of a float32 network ({@link ReferenceRunner#network}); the passes
+ * are driven through the vertex as {@link ReferenceRunner#run(ComputationGraph, INDArray[], INDArray)} does.
+ * {@code fwd} is a train-mode forward; {@code fwd+bwd} is a train-mode forward followed by the backward pass
+ * for a fixed random upstream gradient. Medians in milliseconds after warm-up iterations.
+ */
+@Command(name = "bench",
+        description = {
+                "Time forward and forward+backward of the plug-ins (CPU, float32).",
+                "",
+                "Cases as in shared/reference/bench_cases.json (name, module, args, inputs); the table has the "
+                        + "layout of bench_torch.py. Each plug-in runs in train mode as the only vertex of a "
+                        + "network; modules this version does not implement are listed as 'unsupported'."},
+        sortOptions = false,
+        mixinStandardHelpOptions = true)
+final class BenchCommand implements Callable<Integer> {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** USER_HZ: the unit of /proc/stat (100 on every Linux ABI that Java runs on). */
+    private static final double CLOCK_TICKS = 100.0;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--cases", required = true, paramLabel = "FILE",
+            description = "Cases in the format of shared/reference/bench_cases.json.")
+    Path casesFile;
+
+    @Option(names = "--runs", defaultValue = "10", paramLabel = "N",
+            description = "Timed iterations per quantity; the median is reported (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--warmup", defaultValue = "3", paramLabel = "N",
+            description = "Untimed iterations first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--threads", defaultValue = "2", paramLabel = "N",
+            description = {"Threads for ND4J's ops and BLAS (default: ${DEFAULT-VALUE}). bin/plugins also exports "
+                    + "OMP_NUM_THREADS=N for the native libraries unless OMP_NUM_THREADS is already set; when "
+                    + "starting the JVM yourself, set OMP_NUM_THREADS too."})
+    int threads;
+
+    @Option(names = "--only", arity = "1..*", paramLabel = "NAME",
+            description = "Run only these case names.")
+    List<String> only;
+
+    @Option(names = "--max-bg", defaultValue = "5", paramLabel = "PCT",
+            description = "Re-time a case when other processes used more than this %% of the CPUs "
+                    + "(with --retries; default: ${DEFAULT-VALUE}).")
+    double maxBg;
+
+    @Option(names = "--retries", defaultValue = "0", paramLabel = "N",
+            description = "How often to re-time a disturbed case; the least disturbed try is kept "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int retries;
+
+    @Option(names = "--retry-wait", defaultValue = "20", paramLabel = "SECONDS",
+            description = "Pause before re-timing a disturbed case (default: ${DEFAULT-VALUE}).")
+    double retryWait;
+
+    /** One entry of the cases file. */
+    record BenchCase(String name, String module, JsonNode args, List<long[]> inputs) {
+        String shapes() {
+            return inputs.stream()
+                    .map(s -> Arrays.stream(s).mapToObj(Long::toString).collect(Collectors.joining("x")))
+                    .collect(Collectors.joining(","));
+        }
+    }
+
+    /** Median times of one case and the background load while it ran. */
+    record Timing(double fwdMs, double fwdBwdMs, double bgPercent) {
+    }
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        CommandLine cl = spec.commandLine();
+        if (runs < 1 || warmup < 0 || threads < 1 || retries < 0) {
+            throw new CommandLine.ParameterException(cl, "--runs and --threads must be at least 1, --warmup and --retries at least 0");
+        }
+        List<BenchCase> cases = selected(readCases(casesFile));
+
+        Nd4j.getEnvironment().setMaxThreads(threads);
+        Nd4j.getEnvironment().setMaxMasterThreads(threads);
+        Nd4j.factory().blas().setMaxThreads(threads);
+
+        PrintWriter out = cl.getOut();
+        header(out);
+        int errors = 0;
+        for (BenchCase c : cases) {
+            String prefix = String.format(Locale.ROOT, "%-22s %-20s %-44s", c.name(), c.module(), c.shapes());
+            if (!ReferenceModules.known().contains(c.module())) {
+                out.println(String.format(Locale.ROOT, "%s %22s %5s", prefix, "unsupported", "-"));
+                out.flush();
+                continue;
+            }
+            try {
+                Timing best = null;
+                for (int attempt = 0; attempt <= retries; attempt++) {
+                    if (attempt > 0) {
+                        Thread.sleep((long) (retryWait * 1000));
+                    }
+                    Timing t = time(c);
+                    if (best == null || !(t.bgPercent() >= best.bgPercent())) {
+                        best = t;
+                    }
+                    if (t.bgPercent() <= maxBg) {
+                        break;
+                    }
+                }
+                out.println(String.format(Locale.ROOT, "%s %10.2f %11.2f %5.1f", prefix, best.fwdMs(), best.fwdBwdMs(),
+                        best.bgPercent()));
+            } catch (Exception | LinkageError | OutOfMemoryError e) {
+                errors++;
+                out.println(String.format(Locale.ROOT, "%s %22s %5s", prefix, "error", "-"));
+                out.flush();
+                PluginsCli.error(cl, c.name() + " (" + c.module() + ")", e, PluginsCli.isVerbose(cl));
+            }
+            out.flush();
+            System.gc(); // release the previous case's native buffers before timing the next
+        }
+        return errors > 0 ? PluginsCli.EXIT_FAILURE : 0;
+    }
+
+    private void header(PrintWriter out) {
+        String omp = System.getenv("OMP_NUM_THREADS");
+        out.println("# dl4j-cnn-plugins " + SystemInfo.versions() + ", backend " + Nd4j.getBackend().getClass().getSimpleName()
+                + ", nproc " + Runtime.getRuntime().availableProcessors()
+                + ", threads " + Nd4j.getEnvironment().maxThreads()
+                + " (OMP_NUM_THREADS " + (omp == null ? "unset" : omp) + ")"
+                + ", cpu: " + SystemInfo.cpuModel());
+        out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up; "
+                + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
+                + "both driven through the plug-in's graph vertex");
+        out.println("# bg% = CPU used by other processes during the case, in % of all CPUs "
+                + "(anything above a few % means the timing was disturbed)"
+                + (retries > 0 ? String.format(Locale.ROOT, "; cases above %s%% are re-timed up to %dx, least disturbed kept",
+                fmt(maxBg), retries) : ""));
+        out.println(String.format(Locale.ROOT, "%-22s %-20s %-44s %10s %11s %5s",
+                "name", "module", "input shapes", "fwd ms", "fwd+bwd ms", "bg%"));
+        out.flush();
+    }
+
+    private static String fmt(double d) {
+        return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
+    }
+
+    /** Times one case (see the class comment). */
+    private Timing time(BenchCase c) {
+        TorchMapped plugin = ReferenceModules.create(c.module(), c.args());
+        ComputationGraph net = ReferenceRunner.network(plugin, c.inputs(), DataType.FLOAT);
+        net.initGradientsView();
+        GraphVertex v = net.getVertex(ReferenceRunner.VERTEX);
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        Nd4j.getRandom().setSeed(0);
+        INDArray[] xs = new INDArray[c.inputs().size()];
+        for (int i = 0; i < xs.length; i++) {
+            xs[i] = Nd4j.randn(DataType.FLOAT, c.inputs().get(i));
+        }
+
+        BackgroundLoad load = new BackgroundLoad();
+        long[] outShape = null;
+        double[] fwd = new double[runs];
+        for (int i = 0; i < warmup + runs; i++) {
+            long t0 = System.nanoTime();
+            setInputs(v, xs, mgr);
+            INDArray y = v.doForward(true, mgr);
+            long t1 = System.nanoTime();
+            outShape = y.shape();
+            if (i >= warmup) {
+                fwd[i - warmup] = (t1 - t0) / 1e6;
+            }
+        }
+
+        INDArray upstream = Nd4j.randn(DataType.FLOAT, outShape);
+        double[] fb = new double[runs];
+        for (int i = 0; i < warmup + runs; i++) {
+            long t0 = System.nanoTime();
+            setInputs(v, xs, mgr);
+            v.doForward(true, mgr);
+            v.setEpsilon(upstream);
+            v.doBackward(false, mgr);
+            long t1 = System.nanoTime();
+            if (i >= warmup) {
+                fb[i - warmup] = (t1 - t0) / 1e6;
+            }
+        }
+        return new Timing(median(fwd), median(fb), load.percent());
+    }
+
+    private static void setInputs(GraphVertex v, INDArray[] inputs, LayerWorkspaceMgr mgr) {
+        v.setInputs(inputs);
+        if (v instanceof LayerVertex lv) {
+            lv.applyPreprocessorAndSetInput(mgr);
+        }
+    }
+
+    static double median(double[] values) {
+        double[] s = values.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    static List<BenchCase> readCases(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new IOException("no such file: " + file);
+        }
+        JsonNode root;
+        try {
+            root = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new IOException("cannot read " + file + " as JSON: " + PluginsCli.oneLine(e), e);
+        }
+        if (root == null || !root.isArray()) {
+            throw new IllegalArgumentException(file + ": expected a JSON list of {name, module, args, inputs}");
+        }
+        List<BenchCase> cases = new ArrayList<>();
+        for (JsonNode n : root) {
+            String name = n.path("name").asText("");
+            String module = n.path("module").asText("");
+            JsonNode inputs = n.get("inputs");
+            if (name.isEmpty() || module.isEmpty() || inputs == null || !inputs.isArray() || inputs.isEmpty()) {
+                throw new IllegalArgumentException(file + ": case " + (cases.size() + 1)
+                        + " needs \"name\", \"module\" and \"inputs\" (a list of NCHW shapes)");
+            }
+            List<long[]> shapes = new ArrayList<>();
+            for (JsonNode s : inputs) {
+                long[] shape = new long[s.size()];
+                for (int i = 0; i < shape.length; i++) {
+                    shape[i] = s.get(i).asLong();
+                }
+                if (shape.length != 4) {
+                    throw new IllegalArgumentException(file + ": case " + name + ": input shapes must be NCHW; got "
+                            + Arrays.toString(shape));
+                }
+                shapes.add(shape);
+            }
+            cases.add(new BenchCase(name, module, n.get("args"), shapes));
+        }
+        return cases;
+    }
+
+    private List<BenchCase> selected(List<BenchCase> all) {
+        if (only == null || only.isEmpty()) {
+            return all;
+        }
+        Set<String> names = all.stream().map(BenchCase::name).collect(Collectors.toCollection(LinkedHashSet::new));
+        List<String> missing = only.stream().filter(n -> !names.contains(n)).toList();
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("no case named " + String.join(", ", missing) + " in " + casesFile
+                    + "; it has " + names);
+        }
+        return all.stream().filter(c -> only.contains(c.name())).toList();
+    }
+
+    /**
+     * CPU time used by <em>other</em> processes since construction, as in {@code bench_torch.py}: machine-wide busy
+     * time from /proc/stat minus this process's CPU time, in % of all CPUs over the wall time.
+     */
+    static final class BackgroundLoad {
+        private final long t0 = System.nanoTime();
+        private final double busy0 = busySeconds();
+        private final double own0 = ownSeconds();
+
+        double percent() {
+            double wall = (System.nanoTime() - t0) / 1e9;
+            double busy1 = busySeconds();
+            if (Double.isNaN(busy1) || Double.isNaN(busy0) || Double.isNaN(own0) || wall <= 0) {
+                return Double.NaN;
+            }
+            double other = (busy1 - busy0) - (ownSeconds() - own0);
+            return Math.max(0.0, 100.0 * other / (wall * Runtime.getRuntime().availableProcessors()));
+        }
+
+        private static double busySeconds() {
+            try {
+                String first = Files.readAllLines(Path.of("/proc/stat")).get(0);
+                String[] f = first.trim().split("\\s+");
+                long[] v = new long[8];
+                for (int i = 0; i < 8 && i + 1 < f.length; i++) {
+                    v[i] = Long.parseLong(f[i + 1]);
+                }
+                // user nice system idle iowait irq softirq steal
+                return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLOCK_TICKS;
+            } catch (IOException | RuntimeException e) {
+                return Double.NaN;
+            }
+        }
+
+        private static double ownSeconds() {
+            if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+                long ns = os.getProcessCpuTime();
+                return ns < 0 ? Double.NaN : ns / 1e9;
+            }
+            return Double.NaN;
+        }
+    }
+}
