@@ -103,20 +103,20 @@ class PluginsCliTest {
     @Test
     void unknownModuleIsOneLineAndTheOtherCasesStillRun() throws Exception {
         copyGolden("blurpool_f1", "blurpool_f1");
-        copyGolden("blurpool_f1", "nonlocal");
-        Files.writeString(tmp.resolve("nonlocal.json"), "{\"module\": \"NonLocal\", \"args\": {\"channels\": 4}}");
+        copyGolden("blurpool_f1", "vit");
+        Files.writeString(tmp.resolve("vit.json"), "{\"module\": \"VisionTransformer\", \"args\": {\"channels\": 4}}");
 
-        Run single = run("forward", "--case", tmp.resolve("nonlocal.json").toString(),
-                "--npz", tmp.resolve("nonlocal.npz").toString());
+        Run single = run("forward", "--case", tmp.resolve("vit.json").toString(),
+                "--npz", tmp.resolve("vit.npz").toString());
         assertNotEquals(0, single.exit());
         assertEquals(1, single.errLines().size(), single.err());
-        assertTrue(single.err().contains("unknown module 'NonLocal'"), single.err());
-        assertFalse(Files.exists(tmp.resolve("nonlocal.out.npz")));
+        assertTrue(single.err().contains("unknown module 'VisionTransformer'"), single.err());
+        assertFalse(Files.exists(tmp.resolve("vit.out.npz")));
 
         Run dir = run("forward", "--dir", tmp.toString());
         assertNotEquals(0, dir.exit());
         assertEquals(1, dir.errLines().size(), dir.err());
-        assertTrue(dir.err().startsWith("plugins forward: nonlocal (NonLocal): unknown module 'NonLocal'"), dir.err());
+        assertTrue(dir.err().startsWith("plugins forward: vit (VisionTransformer): unknown module 'VisionTransformer'"), dir.err());
         assertTrue(Files.isRegularFile(tmp.resolve("blurpool_f1.out.npz")));
         assertTrue(dir.out().contains("2 cases: 1 PASS, 1 error"), dir.out());
     }
@@ -138,17 +138,17 @@ class PluginsCliTest {
         Files.writeString(cases, """
                 [{"name": "blur_tiny", "module": "BlurPool", "args": {"channels": 4, "filt_size": 3},
                   "inputs": [[2, 4, 9, 7]]},
-                 {"name": "nonlocal_tiny", "module": "NonLocal", "args": {"channels": 4}, "inputs": [[1, 4, 8, 8]]},
+                 {"name": "vit_tiny", "module": "VisionTransformer", "args": {"channels": 4}, "inputs": [[1, 4, 8, 8]]},
                  {"name": "se_skipped", "module": "SEBlock", "args": {"channels": 4}, "inputs": [[1, 4, 8, 8]]}]
                 """);
         Run r = run("bench", "--cases", cases.toString(), "--runs", "1", "--warmup", "0", "--threads", "1",
-                "--only", "blur_tiny", "nonlocal_tiny");
+                "--only", "blur_tiny", "vit_tiny");
         assertEquals(0, r.exit(), r.err());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.get(0).startsWith("# dl4j-cnn-plugins"), r.out());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("name ") && l.contains("fwd+bwd ms")), r.out());
         assertTrue(lines.stream().anyMatch(l -> l.matches("blur_tiny +BlurPool +2x4x9x7 +[0-9.]+ +[0-9.]+ +\\S+")), r.out());
-        assertTrue(lines.stream().anyMatch(l -> l.startsWith("nonlocal_tiny ") && l.contains("unsupported")), r.out());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("vit_tiny ") && l.contains("unsupported")), r.out());
         assertFalse(r.out().contains("se_skipped"), r.out());
     }
 }
