@@ -1,6 +1,7 @@
 package io.github.dl4jcnnplugins.cli;
 
 import io.github.dl4jcnnplugins.torch.ReferenceModules;
+import io.github.dl4jcnnplugins.torch.Parity;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import io.github.dl4jcnnplugins.torch.StateDictImport;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -32,7 +33,7 @@ import java.util.zip.ZipFile;
  * {@code make_goldens.py}) through {@link ReferenceRunner#run(String, JsonNode, Map)} and writes the results
  * ({@code eval.output}, {@code train.output}, {@code grad.input.<i>}, {@code grad.param.<key>},
  * {@code train.param.<key>}) as an {@code .npz}. When the input npz holds reference results, prints the worst
- * relative error {@code max|ours - ref| / max|ref|} and PASS / FAIL.
+ * relative error ({@link Parity#error}: {@code max|ours - ref| / max(max|ref|, 1e-6)}) and PASS / FAIL.
  */
 @Command(name = "forward",
         description = {
@@ -255,15 +256,8 @@ final class ForwardCommand implements Callable<Integer> {
         return status;
     }
 
-    /** max |actual - expected| / max |expected| (the absolute error where the reference is all zeros). */
+    /** The project's parity metric ({@link Parity#error}). */
     static double relativeError(INDArray expected, INDArray actual) {
-        INDArray e = expected.castTo(DataType.DOUBLE);
-        INDArray a = actual.castTo(DataType.DOUBLE);
-        if (!Double.isFinite(a.sumNumber().doubleValue())) {
-            return Double.NaN; // NaN or infinity in our result: amax would skip NaN
-        }
-        double diff = e.sub(a).amaxNumber().doubleValue();
-        double scale = e.amaxNumber().doubleValue();
-        return scale == 0 ? diff : diff / scale;
+        return Parity.error(expected, actual);
     }
 }

@@ -2,6 +2,7 @@ package io.github.dl4jcnnplugins.testing;
 
 import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginLayer;
+import io.github.dl4jcnnplugins.torch.Parity;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -49,15 +50,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * error messages.
  */
 public final class PluginHarness {
-    /** Tolerance of golden parity: max |ours - reference| / max |reference|, per array (double precision). */
-    public static final double PARITY_TOLERANCE = 1e-6;
-    /**
-     * Smallest scale golden parity divides by. A reference array whose entries are all below it is zero up to
-     * rounding (e.g. the gradient of a BatchNorm bias whose output reaches another BatchNorm in training mode
-     * through linear ops only: the second BatchNorm cancels any constant shift, so both PyTorch and we produce
-     * noise of about 1e-15); such an array must match to {@code PARITY_TOLERANCE * PARITY_MIN_SCALE} absolutely.
-     */
-    public static final double PARITY_MIN_SCALE = 1e-6;
+    /** Tolerance of golden parity ({@link Parity}: max |ours - ref| / max(max |ref|, 1e-6), per array). */
+    public static final double PARITY_TOLERANCE = Parity.TOLERANCE;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -140,11 +134,7 @@ public final class PluginHarness {
                 failures.append("\n  ").append(k).append(": not produced");
                 continue;
             }
-            double err = relativeError(e.getValue(), mine);
-            double scale = e.getValue().amaxNumber().doubleValue();
-            if (scale < PARITY_MIN_SCALE) {
-                err = err * (scale == 0 ? 1 : scale) / PARITY_MIN_SCALE;
-            }
+            double err = Parity.error(e.getValue(), mine);
             errors.put(k, err);
             if (!(err <= PARITY_TOLERANCE)) {
                 failures.append("\n  ").append(k).append(": relative error ").append(err);
