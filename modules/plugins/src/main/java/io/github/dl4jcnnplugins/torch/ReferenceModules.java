@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.conv.CoordConv;
 import io.github.dl4jcnnplugins.pool.BlurPool;
+import io.github.dl4jcnnplugins.spatial.SpatialTransformer;
 import org.nd4j.shade.jackson.databind.JsonNode;
 
 import java.util.Iterator;
@@ -44,6 +45,14 @@ public final class ReferenceModules {
                 .filterSize(a.integer("filt_size", 4))
                 .stride(a.integer("stride", 2))
                 .padOff(a.integer("pad_off", 0)).build());
+        FACTORIES.put("SpatialTransformer", a -> {
+            SpatialTransformer.Builder b = new SpatialTransformer.Builder()
+                    .nIn(a.required("in_channels"))
+                    .inputSize(a.required("height"), a.required("width"))
+                    .alignCorners(a.bool("align_corners", false));
+            int[] out = a.pair("out_size");
+            return (out == null ? b : b.outSize(out[0], out[1])).build();
+        });
     }
 
     private ReferenceModules() {
@@ -104,6 +113,21 @@ public final class ReferenceModules {
         boolean bool(String name, boolean def) {
             JsonNode v = get(name);
             return v == null || v.isNull() ? def : v.asBoolean();
+        }
+
+        /** An int or a pair of ints ({@code k} means {@code (k, k)}), or null when absent. */
+        int[] pair(String name) {
+            JsonNode v = get(name);
+            if (v == null || v.isNull()) {
+                return null;
+            }
+            if (v.isArray() && v.size() == 2) {
+                return new int[]{v.get(0).asInt(), v.get(1).asInt()};
+            }
+            if (v.canConvertToInt()) {
+                return new int[]{v.asInt(), v.asInt()};
+            }
+            throw new IllegalArgumentException(module + ": argument '" + name + "' must be an int or a pair of ints; got " + v);
         }
 
         String string(String name, String def) {
