@@ -4,6 +4,7 @@ import io.github.dl4jcnnplugins.attention.Cbam;
 import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.conv.CoordConv;
+import io.github.dl4jcnnplugins.conv.DeformConv2d;
 import io.github.dl4jcnnplugins.pool.BlurPool;
 import io.github.dl4jcnnplugins.spatial.SpatialTransformer;
 import org.nd4j.shade.jackson.databind.JsonNode;
@@ -53,6 +54,17 @@ public final class ReferenceModules {
             int[] out = a.pair("out_size");
             return (out == null ? b : b.outSize(out[0], out[1])).build();
         });
+        FACTORIES.put("DeformConv2d", a -> new DeformConv2d.Builder()
+                .nIn(a.required("in_channels"))
+                .nOut(a.required("out_channels"))
+                .kernelSize(a.integer("kernel_size", 3))
+                .stride(a.integer("stride", 1))
+                .padding(a.integer("padding", 1))
+                .dilation(a.integer("dilation", 1))
+                .groups(a.integer("groups", 1))
+                .offsetGroups(a.integer("offset_groups", 1))
+                .hasBias(a.bool("bias", false))
+                .modulation(a.bool("modulation", false)).build());
     }
 
     private ReferenceModules() {
