@@ -57,37 +57,28 @@ public final class BilinearSampler {
         // Rows (n, y, x, g) of cg channels.
         SDVariable table = x.reshape(-1, groups, cg, height, width).permute(0, 3, 4, 1, 2).reshape(-1, cg);
 
+        // Corner coordinates, interpolation weights and validity per axis: [N, G, P, 2] (low, high corner).
         SDVariable y0 = sd.math().floor(py);
         SDVariable x0 = sd.math().floor(px);
         SDVariable ly = py.sub(y0);
         SDVariable lx = px.sub(x0);
-        SDVariable hy = ly.rsub(1.0);
-        SDVariable hx = lx.rsub(1.0);
-
-        // Row index of (n, y, x, g) = ((n * H + y) * W + x) * G + g, built in INT64 from clipped corners.
-        SDVariable n = sd.cumsum(sd.onesLike(py), true, false, 0).castTo(DataType.INT64);   // batch index
-        SDVariable g = sd.constant(Nd4j.arange(groups).castTo(DataType.INT64).reshape(1, groups, 1));
-        SDVariable[] yy = {y0, y0.add(1.0)};
-        SDVariable[] xx = {x0, x0.add(1.0)};
-        SDVariable[] wy = {hy, ly};
-        SDVariable[] wx = {hx, lx};
-        SDVariable[] weights = new SDVariable[4];
-        SDVariable[] indices = new SDVariable[4];
-        for (int i = 0; i < 2; i++) {
-            SDVariable vy = inside(yy[i], height, dt);
-            SDVariable yi = clippedIndex(sd, yy[i], height);
-            for (int j = 0; j < 2; j++) {
-                SDVariable valid = vy.mul(inside(xx[j], width, dt));
-                SDVariable xj = clippedIndex(sd, xx[j], width);
-                weights[2 * i + j] = wy[i].mul(wx[j]).mul(valid);
-                indices[2 * i + j] = n.mul(height).add(yi).mul(width).add(xj).mul(groups).add(g);
-            }
-        }
-        SDVariable w4 = sd.stack(3, weights);                                          // [N, G, P, 4]
+        SDVariable ys = sd.stack(3, y0, y0.add(1.0));
+        SDVariable xs = sd.stack(3, x0, x0.add(1.0));
+        SDVariable wy = sd.stack(3, ly.rsub(1.0), ly).mul(inside(ys, height, dt));
+        SDVariable wx = sd.stack(3, lx.rsub(1.0), lx).mul(inside(xs, width, dt));
+        // Weights of the 4 corners (y-major): [N, G, P, 4]; neighbours outside the image weigh 0.
+        SDVariable w4 = wy.reshape(-1, groups, p, 2, 1).mul(wx.reshape(-1, groups, p, 1, 2)).reshape(-1, groups, p, 4);
         if (scale != null) {
             w4 = w4.mul(scale.reshape(-1, groups, p, 1));
         }
-        SDVariable idx = sd.stack(3, indices).reshape(-1);                             // [N*G*P*4]
+        // Row of (n, y, x, g) in the table = ((n * H + y) * W + x) * G + g, in INT64 from clipped corners.
+        SDVariable n = sd.cumsum(sd.onesLike(py.sum(1, 2)), true, false, 0).castTo(DataType.INT64)
+                .reshape(-1, 1, 1, 1);                                                  // batch index
+        SDVariable g = sd.constant(Nd4j.arange(groups).castTo(DataType.INT64).reshape(1, groups, 1, 1));
+        SDVariable rows = n.mul(height).add(clippedIndex(sd, ys, height)).mul(width);  // [N, G, P, 2]
+        SDVariable cols = clippedIndex(sd, xs, width);
+        SDVariable idx = rows.reshape(-1, groups, p, 2, 1).add(cols.reshape(-1, groups, p, 1, 2))
+                .reshape(-1, groups, p, 4).mul(groups).add(g).reshape(-1);             // [N*G*P*4]
         SDVariable corners = RowGather.gather(sd, table, idx).reshape(-1, groups, p, 4, cg);
         return corners.mul(w4.reshape(-1, groups, p, 4, 1)).sum(3);                    // [N, G, P, cg]
     }
@@ -114,7 +105,9 @@ public final class BilinearSampler {
     }
 
     private static SDVariable clippedIndex(SameDiff sd, SDVariable v, long size) {
-        return sd.math().clipByValue(v, 0.0, size - 1.0).castTo(DataType.INT64);
+        // clip_by_value rejects min == max, hence the size-1 case
+        SDVariable clipped = size > 1 ? sd.math().clipByValue(v, 0.0, size - 1.0) : v.mul(0.0);
+        return clipped.castTo(DataType.INT64);
     }
 
     // ------------------------------------------------------------------ functional spatial transformer

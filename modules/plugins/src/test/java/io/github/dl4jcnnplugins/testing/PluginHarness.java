@@ -31,6 +31,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -179,6 +180,35 @@ public final class PluginHarness {
                 .subset(true).maxPerParam(40)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
         assertTrue(ok, "gradient check failed for " + plugin.get().label());
+    }
+
+    /**
+     * Double-precision {@link GradientCheckUtil} over the plug-in and the 1x1 conv before it, in a MultiLayerNetwork
+     * (whose check really samples at most 40 entries per parameter; the ComputationGraph check ignores
+     * {@code subset} in 1.0.0-M2.1 and perturbs every entry), after {@code adjust} has changed the plug-in's freshly
+     * initialised parameters (by key), e.g. to move zero-initialised offset or transform layers away from the
+     * points where bilinear sampling has kinks (integer sample positions).
+     */
+    public static void assertGradientsCheck(Supplier<? extends PluginLayer> plugin, long[] inputShape,
+                                            Consumer<Map<String, INDArray>> adjust) {
+        PluginLayer layer = plugin.get();
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder()
+                .dataType(DataType.DOUBLE).updater(new NoOp()).seed(42).list()
+                .layer(new ConvolutionLayer.Builder(1, 1).nOut(inputShape[1]).activation(Activation.TANH).build())
+                .layer(layer)
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY).nOut(3).build())
+                .setInputType(InputType.convolutional(inputShape[2], inputShape[3], inputShape[1]))
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        adjust.accept(net.getLayer(1).paramTable());
+        INDArray x = randn(1, inputShape);
+        INDArray y = randn(2, inputShape[0], 3);
+        boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net).input(x).labels(y)
+                .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
+                .subset(true).maxPerParam(40)
+                .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
+        assertTrue(ok, "gradient check failed for " + layer.label());
     }
 
     /**
