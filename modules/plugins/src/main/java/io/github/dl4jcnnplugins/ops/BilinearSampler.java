@@ -79,8 +79,9 @@ public final class BilinearSampler {
         SDVariable cols = clippedIndex(sd, xs, width);
         SDVariable idx = rows.reshape(-1, groups, p, 2, 1).add(cols.reshape(-1, groups, p, 1, 2))
                 .reshape(-1, groups, p, 4).mul(groups).add(g).reshape(-1);             // [N*G*P*4]
-        SDVariable corners = RowGather.gather(sd, table, idx).reshape(-1, groups, p, 4, cg);
-        return corners.mul(w4.reshape(-1, groups, p, 4, 1)).sum(3);                    // [N, G, P, cg]
+        SDVariable corners = RowGather.gather(sd, table, idx).reshape(-1, 4, cg);      // [N*G*P, 4, cg]
+        // Weighted sum of the 4 corners as a batched [1, 4] x [4, cg] product: no 4x-sized temporaries.
+        return sd.mmul(w4.reshape(-1, 1, 4), corners).reshape(-1, groups, p, cg);     // [N, G, P, cg]
     }
 
     /**
