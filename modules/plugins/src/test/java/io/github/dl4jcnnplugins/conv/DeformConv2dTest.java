@@ -1,5 +1,7 @@
 package io.github.dl4jcnnplugins.conv;
 
+import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.DeformConv;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -11,9 +13,12 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.NoOp;
 
 import java.util.List;
@@ -116,6 +121,73 @@ class DeformConv2dTest {
         ComputationGraph net = new ComputationGraph(conf);
         net.init();
         return net;
+    }
+
+    /**
+     * The functional op against a naive loop over the formula (torchvision's test strategy): anisotropic kernel,
+     * stride, padding and dilation, weight groups and offset groups, offsets of +-2 px (many taps fall outside),
+     * a mask, minibatch 1 and 3.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3})
+    void functionalOpMatchesNaiveLoop(int n) {
+        int c = 4, h = 5, w = 6, co = 6, g = 2, og = 2;
+        Conv.Spec spec = new Conv.Spec(3, 2, 2, 1, 1, 0, 1, 2, g);
+        int ho = (int) spec.outH(h), wo = (int) spec.outW(w), k = spec.kH() * spec.kW();
+        INDArray x = PluginHarness.randn(41, n, c, h, w);
+        INDArray offset = PluginHarness.randn(42, n, 2L * og * k, ho, wo).muli(2.0);
+        INDArray mask = Nd4j.rand(DataType.DOUBLE, n, og * k, ho, wo);
+        INDArray weight = PluginHarness.randn(43, co, c / g, spec.kH(), spec.kW());
+        INDArray bias = PluginHarness.randn(44, co);
+        SameDiff sd = SameDiff.create();
+        INDArray out = DeformConv.deformConv2d(sd, sd.constant(x), c, h, w, sd.constant(offset), sd.constant(mask),
+                sd.constant(weight), sd.constant(bias), co, spec, og).eval();
+
+        INDArray expected = Nd4j.zeros(DataType.DOUBLE, n, co, ho, wo);
+        int cpg = c / g, copg = co / g, cpog = c / og;
+        for (int b = 0; b < n; b++) {
+            for (int o = 0; o < co; o++) {
+                for (int y = 0; y < ho; y++) {
+                    for (int xx = 0; xx < wo; xx++) {
+                        double acc = bias.getDouble(o);
+                        for (int cl = 0; cl < cpg; cl++) {
+                            int ch = (o / copg) * cpg + cl;
+                            int gg = ch / cpog;
+                            for (int i = 0; i < spec.kH(); i++) {
+                                for (int j = 0; j < spec.kW(); j++) {
+                                    int t = i * spec.kW() + j;
+                                    double py = y * spec.sH() - spec.pH() + i * spec.dH() + offset.getDouble(b, gg * 2 * k + 2 * t, y, xx);
+                                    double px = xx * spec.sW() - spec.pW() + j * spec.dW() + offset.getDouble(b, gg * 2 * k + 2 * t + 1, y, xx);
+                                    acc += weight.getDouble(o, cl, i, j) * mask.getDouble(b, gg * k + t, y, xx)
+                                            * bilinear(x, b, ch, py, px);
+                                }
+                            }
+                        }
+                        expected.putScalar(new int[]{b, o, y, xx}, acc);
+                    }
+                }
+            }
+        }
+        double err = PluginHarness.relativeError(expected, out);
+        assertTrue(err < 1e-12, "relative error " + err);
+    }
+
+    private static double bilinear(INDArray x, int b, int c, double py, double px) {
+        long h = x.size(2), w = x.size(3);
+        if (py <= -1 || py >= h || px <= -1 || px >= w) {
+            return 0;
+        }
+        int y0 = (int) Math.floor(py), x0 = (int) Math.floor(px);
+        double ly = py - y0, lx = px - x0, v = 0;
+        for (int dy = 0; dy < 2; dy++) {
+            for (int dx = 0; dx < 2; dx++) {
+                int yy = y0 + dy, xx = x0 + dx;
+                if (yy >= 0 && yy < h && xx >= 0 && xx < w) {
+                    v += (dy == 0 ? 1 - ly : ly) * (dx == 0 ? 1 - lx : lx) * x.getDouble(b, c, yy, xx);
+                }
+            }
+        }
+        return v;
     }
 
     @Test
