@@ -170,13 +170,16 @@ public class DeformConv2d extends PluginLayer {
     @Override
     public long[] outputShape(long channels, long height, long width) {
         Shapes.requireSpatial(this, height, width, 1, 1);
-        long reachH = (long) dilation[0] * (kernelSize[0] - 1) + 1;
-        long reachW = (long) dilation[1] * (kernelSize[1] - 1) + 1;
-        long paddedH = height + 2L * padding[0];
-        long paddedW = width + 2L * padding[1];
-        if (reachH > paddedH || reachW > paddedW) {
-            throw error("the (dilated) kernel " + reachH + "x" + reachW + " is larger than the padded input "
-                    + paddedH + "x" + paddedW + " (input " + height + "x" + width + "): reduce kernelSize or "
+        long[] in = {height, width};
+        long[] reach = new long[2];
+        long[] padded = new long[2];
+        for (int axis = 0; axis < 2; axis++) {
+            reach[axis] = (long) dilation[axis] * (kernelSize[axis] - 1) + 1;
+            padded[axis] = in[axis] + 2L * padding[axis];
+        }
+        if (reach[0] > padded[0] || reach[1] > padded[1]) {
+            throw error("the (dilated) kernel " + reach[0] + "x" + reach[1] + " is larger than the padded input "
+                    + padded[0] + "x" + padded[1] + " (input " + height + "x" + width + "): reduce kernelSize or "
                     + "dilation, or increase padding");
         }
         Conv.Spec s = spec(groups);

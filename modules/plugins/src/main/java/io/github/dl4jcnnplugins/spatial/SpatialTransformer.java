@@ -39,7 +39,8 @@ import java.util.Map;
  * network (any SameDiff expression giving {@code theta [N, 2, 3]}).
  *
  * <p>Input {@code [N, C, height, width]}: the input size is fixed by the localisation net's dense layer
- * ({@code height}/{@code width} are inferred from the input type unless given). Output
+ * ({@code height}/{@code width} come from the network's input type, like {@code nIn}; set them on the builder only
+ * when the layer is used without one). Output
  * {@code [N, C, outHeight, outWidth]}, by default the input size.
  *
  * <p>Parameters (DL4J key = PyTorch name with {@code '_'} written {@code '-'}, see {@link ParamSpec#key}):
@@ -71,9 +72,9 @@ public class SpatialTransformer extends PluginLayer {
     private static final int LOC2_CHANNELS = 10;
     private static final int HIDDEN = 32;
 
-    /** Input height; inferred from the input type when 0. */
+    /** Input height (set from the input type; 0 = not known yet). */
     private long height;
-    /** Input width; inferred from the input type when 0. */
+    /** Input width (set from the input type; 0 = not known yet). */
     private long width;
     /** Output height; 0 = the input height. */
     private long outHeight;
