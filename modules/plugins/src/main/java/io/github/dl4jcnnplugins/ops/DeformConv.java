@@ -27,8 +27,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * gives the output. <b>Memory</b> is linear in {@code N * C * K * H_out * W_out} (see {@link BilinearSampler}: the
  * 4 gathered neighbours and their gradient dominate, then the columns and their gradient), plus input-sized arrays;
  * no array grows with {@code (H_out * W_out) * (H * W)}. Measured: a {@code [4, 64, 56, 56]} 3x3 64 -> 64 layer
- * (float) runs evaluation, training forward and backward inside a 1.6 GB process cap (peak RSS 1.8 GB, JVM heap
- * 512 MB included).
+ * runs evaluation, training forward and backward inside a JavaCPP process cap of 1.6 GB in float (peak RSS 1.8 GB,
+ * 512 MB JVM heap included; 1.2 GB is too little) and of 3.2 GB in double (2.5 GB is too little); see
+ * {@code probe/DeformConvMemoryProbe} in the tests.
  */
 public final class DeformConv {
     private DeformConv() {
