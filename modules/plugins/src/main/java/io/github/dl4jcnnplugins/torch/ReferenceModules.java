@@ -10,6 +10,8 @@ import io.github.dl4jcnnplugins.conv.Rfb;
 import io.github.dl4jcnnplugins.pool.BlurPool;
 import io.github.dl4jcnnplugins.pyramid.Aspp;
 import io.github.dl4jcnnplugins.pyramid.AsffVertex;
+import io.github.dl4jcnnplugins.conv.DeformConv2d;
+import io.github.dl4jcnnplugins.spatial.SpatialTransformer;
 import org.nd4j.shade.jackson.databind.JsonNode;
 
 import java.util.Iterator;
@@ -82,6 +84,25 @@ public final class ReferenceModules {
                 .multiplier(a.real("multiplier", 1.0))
                 .rfb(a.bool("rfb", false))
                 .vis(a.bool("vis", false)).build());
+        FACTORIES.put("SpatialTransformer", a -> {
+            SpatialTransformer.Builder b = new SpatialTransformer.Builder()
+                    .nIn(a.required("in_channels"))
+                    .inputSize(a.required("height"), a.required("width"))
+                    .alignCorners(a.bool("align_corners", false));
+            int[] out = a.pair("out_size");
+            return (out == null ? b : b.outSize(out[0], out[1])).build();
+        });
+        FACTORIES.put("DeformConv2d", a -> new DeformConv2d.Builder()
+                .nIn(a.required("in_channels"))
+                .nOut(a.required("out_channels"))
+                .kernelSize(a.integer("kernel_size", 3))
+                .stride(a.integer("stride", 1))
+                .padding(a.integer("padding", 1))
+                .dilation(a.integer("dilation", 1))
+                .groups(a.integer("groups", 1))
+                .offsetGroups(a.integer("offset_groups", 1))
+                .hasBias(a.bool("bias", false))
+                .modulation(a.bool("modulation", false)).build());
     }
 
     private ReferenceModules() {
@@ -168,6 +189,21 @@ public final class ReferenceModules {
         boolean bool(String name, boolean def) {
             JsonNode v = get(name);
             return v == null || v.isNull() ? def : v.asBoolean();
+        }
+
+        /** An int or a pair of ints ({@code k} means {@code (k, k)}), or null when absent. */
+        int[] pair(String name) {
+            JsonNode v = get(name);
+            if (v == null || v.isNull()) {
+                return null;
+            }
+            if (v.isArray() && v.size() == 2) {
+                return new int[]{v.get(0).asInt(), v.get(1).asInt()};
+            }
+            if (v.canConvertToInt()) {
+                return new int[]{v.asInt(), v.asInt()};
+            }
+            throw new IllegalArgumentException(module + ": argument '" + name + "' must be an int or a pair of ints; got " + v);
         }
 
         String string(String name, String def) {

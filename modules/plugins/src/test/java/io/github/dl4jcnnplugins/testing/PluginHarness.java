@@ -34,6 +34,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -207,27 +208,43 @@ public final class PluginHarness {
     }
 
     /**
-     * Like {@link #assertGradientsCheck} but for plug-ins with many parameters: the same layers in a
-     * MultiLayerNetwork, where GradientCheckUtil honours {@code subset}, checking about {@code maxPerParam} evenly
-     * spaced entries of each parameter array (only the first entry of arrays shorter than that).
+     * Double-precision {@link GradientCheckUtil} over the plug-in and the 1x1 conv before it, in a MultiLayerNetwork,
+     * whose check really samples about {@code maxPerParam} evenly spaced entries per parameter array (the
+     * ComputationGraph check ignores {@code subset} in 1.0.0-M2.1 and perturbs every entry), after {@code adjust}
+     * has changed the plug-in's freshly initialised parameters (by key), e.g. to move zero-initialised offset or
+     * transform layers away from the points where bilinear sampling has kinks (integer sample positions).
      */
-    public static void assertGradientsCheckSampled(Supplier<? extends PluginLayer> plugin, long[] inputShape, int maxPerParam) {
+    public static void assertGradientsCheckSampled(Supplier<? extends PluginLayer> plugin, long[] inputShape,
+                                                   int maxPerParam, Consumer<Map<String, INDArray>> adjust) {
+        PluginLayer layer = plugin.get();
         MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder()
                 .dataType(DataType.DOUBLE).updater(new NoOp()).seed(42).list()
                 .layer(new ConvolutionLayer.Builder(1, 1).nOut(inputShape[1]).activation(Activation.TANH).build())
-                .layer(plugin.get())
+                .layer(layer)
                 .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY).nOut(3).build())
                 .setInputType(InputType.convolutional(inputShape[2], inputShape[3], inputShape[1]))
                 .build();
         MultiLayerNetwork net = new MultiLayerNetwork(conf);
         net.init();
+        adjust.accept(net.getLayer(1).paramTable());
         INDArray x = randn(1, inputShape);
         INDArray y = randn(2, inputShape[0], 3);
         boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net).input(x).labels(y)
                 .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
                 .subset(true).maxPerParam(maxPerParam)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
-        assertTrue(ok, "gradient check failed for " + plugin.get().label());
+        assertTrue(ok, "gradient check failed for " + layer.label());
+    }
+
+    /** {@link #assertGradientsCheckSampled} with the parameters as initialised. */
+    public static void assertGradientsCheckSampled(Supplier<? extends PluginLayer> plugin, long[] inputShape, int maxPerParam) {
+        assertGradientsCheckSampled(plugin, inputShape, maxPerParam, p -> { });
+    }
+
+    /** {@link #assertGradientsCheckSampled} with 40 entries per parameter, after {@code adjust}. */
+    public static void assertGradientsCheck(Supplier<? extends PluginLayer> plugin, long[] inputShape,
+                                            Consumer<Map<String, INDArray>> adjust) {
+        assertGradientsCheckSampled(plugin, inputShape, 40, adjust);
     }
 
     /**

@@ -1,0 +1,178 @@
+package io.github.dl4jcnnplugins.ops;
+
+import org.nd4j.autodiff.samediff.SDIndex;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Differentiable bilinear sampling of NCHW feature maps at arbitrary (fractional) positions, with zeros outside
+ * the image: the one sampler behind the spatial transformer ({@code grid_sample}) and deformable convolution
+ * ({@code deform_conv2d}'s bilinear im2col).
+ *
+ * <pre>
+ *   y0 = floor(py), x0 = floor(px), ly = py - y0, lx = px - x0
+ *   out = (1-ly)(1-lx) x[y0, x0] + (1-ly) lx x[y0, x0+1] + ly (1-lx) x[y0+1, x0] + ly lx x[y0+1, x0+1]
+ * </pre>
+ * where every neighbour outside {@code [0, H) x [0, W)} contributes 0 (torchvision {@code deform_conv2d} and
+ * {@code grid_sample(padding_mode='zeros')} semantics; a point with {@code py <= -1}, {@code py >= H},
+ * {@code px <= -1} or {@code px >= W} samples 0). Gradients flow to {@code x} and to the coordinates (through
+ * {@code ly}, {@code lx}; {@code floor} is piecewise constant).
+ *
+ * <p>The four neighbours are fetched with {@link RowGather} (native gather, scatter-add gradient) from the input
+ * laid out as rows of channels, and combined by a batched {@code [1, 4] x [4, C]} matrix product. <b>Memory</b>
+ * grows linearly with the number of sample points: for {@code P} points per image and {@code C} channels the
+ * forward pass holds the {@code [N*H*W, C]} row table, the gathered neighbours ({@code 4 * N * C * P} values) and the
+ * result ({@code N * C * P}), plus {@code O(N * P)} coordinates, weights and indices; the backward pass adds the
+ * neighbours' gradient ({@code 4 * N * C * P}) and a zero {@code [N*H*W, C]} table for the scatter-add. Nothing is
+ * proportional to {@code P * H * W} (as a one-hot interpolation matrix would be). For a deformable convolution
+ * {@code P = K * H_out * W_out}, {@code K = kH * kW}: e.g. {@code [4, 64, 56, 56]} with a 3x3 kernel gathers
+ * {@code 4 * 7.2M} values (116 MB in float).
+ *
+ * <p>Also the functional spatial-transformer pieces, {@link #affineGrid} and {@link #gridSample}, with PyTorch's
+ * {@code F.affine_grid} / {@code F.grid_sample(mode='bilinear', padding_mode='zeros')} conventions.
+ */
+public final class BilinearSampler {
+    private BilinearSampler() {
+    }
+
+    /**
+     * Samples {@code x [N, C, H, W]} at pixel coordinates; channel block {@code g} (of {@code groups} contiguous
+     * blocks of {@code C / groups} channels) is sampled at its own positions.
+     *
+     * @param points the number {@code P} of sample points per image and group
+     * @param py     row coordinates {@code [N, groups, P]} in pixels (0 = centre of the first row)
+     * @param px     column coordinates {@code [N, groups, P]} in pixels
+     * @param scale  optional factor {@code [N, groups, P]} applied to each sample (e.g. DCNv2's mask), or null
+     * @return {@code [N, groups, P, C / groups]} (channels last: the layout a matrix product wants next)
+     */
+    public static SDVariable sampleChannelsLast(SameDiff sd, SDVariable x, long channels, long height, long width,
+                                                int groups, long points, SDVariable py, SDVariable px,
+                                                SDVariable scale) {
+        if (groups < 1 || channels % groups != 0) {
+            throw new IllegalArgumentException("BilinearSampler: groups=" + groups + " must divide channels=" + channels);
+        }
+        DataType dt = x.dataType();
+        long cg = channels / groups;
+        long p = points;
+        // Rows (n, y, x, g) of cg channels.
+        SDVariable table = x.reshape(-1, groups, cg, height, width).permute(0, 3, 4, 1, 2).reshape(-1, cg);
+
+        // Corner coordinates, interpolation weights and validity per axis: [N, G, P, 2] (low, high corner).
+        SDVariable y0 = sd.math().floor(py);
+        SDVariable x0 = sd.math().floor(px);
+        SDVariable ly = py.sub(y0);
+        SDVariable lx = px.sub(x0);
+        SDVariable ys = sd.stack(3, y0, y0.add(1.0));
+        SDVariable xs = sd.stack(3, x0, x0.add(1.0));
+        SDVariable wy = sd.stack(3, ly.rsub(1.0), ly).mul(inside(ys, height, dt));
+        SDVariable wx = sd.stack(3, lx.rsub(1.0), lx).mul(inside(xs, width, dt));
+        // Weights of the 4 corners (y-major): [N, G, P, 4]; neighbours outside the image weigh 0.
+        SDVariable w4 = wy.reshape(-1, groups, p, 2, 1).mul(wx.reshape(-1, groups, p, 1, 2)).reshape(-1, groups, p, 4);
+        if (scale != null) {
+            w4 = w4.mul(scale.reshape(-1, groups, p, 1));
+        }
+        // Row of (n, y, x, g) in the table = ((n * H + y) * W + x) * G + g, in INT64 from clipped corners.
+        SDVariable n = sd.cumsum(sd.onesLike(py.sum(1, 2)), true, false, 0).castTo(DataType.INT64)
+                .reshape(-1, 1, 1, 1);                                                  // batch index
+        SDVariable g = sd.constant(Nd4j.arange(groups).castTo(DataType.INT64).reshape(1, groups, 1, 1));
+        SDVariable rows = n.mul(height).add(clippedIndex(sd, ys, height)).mul(width);  // [N, G, P, 2]
+        SDVariable cols = clippedIndex(sd, xs, width);
+        SDVariable idx = rows.reshape(-1, groups, p, 2, 1).add(cols.reshape(-1, groups, p, 1, 2))
+                .reshape(-1, groups, p, 4).mul(groups).add(g).reshape(-1);             // [N*G*P*4]
+        SDVariable corners = RowGather.gather(sd, table, idx).reshape(-1, 4, cg);      // [N*G*P, 4, cg]
+        // Weighted sum of the 4 corners as a batched [1, 4] x [4, cg] product: no 4x-sized temporaries.
+        return sd.mmul(w4.reshape(-1, 1, 4), corners).reshape(-1, groups, p, cg);     // [N, G, P, cg]
+    }
+
+    /**
+     * {@link #sampleChannelsLast} with one set of positions for all channels, in channels-first layout.
+     *
+     * @param points the number {@code P} of sample points per image
+     * @param py row coordinates {@code [N, P]} in pixels
+     * @param px column coordinates {@code [N, P]} in pixels
+     * @return {@code [N, C, P]}
+     */
+    public static SDVariable sample(SameDiff sd, SDVariable x, long channels, long height, long width,
+                                    long points, SDVariable py, SDVariable px) {
+        long p = points;
+        SDVariable s = sampleChannelsLast(sd, x, channels, height, width, 1, p,
+                py.reshape(-1, 1, p), px.reshape(-1, 1, p), null);
+        return s.reshape(-1, p, channels).permute(0, 2, 1);
+    }
+
+    /** 1 where {@code 0 <= v <= size - 1}, else 0 (no gradient). */
+    private static SDVariable inside(SDVariable v, long size, DataType dt) {
+        return v.gte(0.0).castTo(dt).mul(v.lte(size - 1.0).castTo(dt));
+    }
+
+    private static SDVariable clippedIndex(SameDiff sd, SDVariable v, long size) {
+        // clip_by_value rejects min == max, hence the size-1 case
+        SDVariable clipped = size > 1 ? sd.math().clipByValue(v, 0.0, size - 1.0) : v.mul(0.0);
+        return clipped.castTo(DataType.INT64);
+    }
+
+    // ------------------------------------------------------------------ functional spatial transformer
+
+    /**
+     * PyTorch's {@code F.affine_grid(theta, [N, C, outH, outW], alignCorners)}: for output pixel {@code (i, j)} the
+     * normalised target point {@code x_t = -1 + (2j + 1) / outW} (alignCorners false) or {@code -1 + 2j / (outW - 1)}
+     * (true; 0 when {@code outW = 1}), {@code y_t} likewise, mapped to {@code [x_s, y_s] = theta @ [x_t, y_t, 1]}.
+     *
+     * @param theta {@code [N, 2, 3]} (or {@code [N, 6]}, row-major) affine matrices
+     * @return the sampling grid {@code [N, outH, outW, 2]} holding {@code (x_s, y_s)} in {@code [-1, 1]} units
+     */
+    public static SDVariable affineGrid(SameDiff sd, SDVariable theta, long outH, long outW, boolean alignCorners) {
+        double[][] base = new double[3][(int) (outH * outW)];                  // rows x_t, y_t, 1
+        for (int i = 0; i < outH; i++) {
+            for (int j = 0; j < outW; j++) {
+                int k = (int) (i * outW + j);
+                base[0][k] = normalisedCentre(j, outW, alignCorners);
+                base[1][k] = normalisedCentre(i, outH, alignCorners);
+                base[2][k] = 1.0;
+            }
+        }
+        INDArray b = Nd4j.createFromArray(base).castTo(theta.dataType());
+        SDVariable st = theta.reshape(-1, 3).mmul(sd.constant(b));            // [N*2, P]: rows x_s, y_s per sample
+        return st.reshape(-1, 2, outH * outW).permute(0, 2, 1).reshape(-1, outH, outW, 2);
+    }
+
+    /**
+     * PyTorch's {@code F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners)}: samples
+     * {@code x [N, C, H, W]} at the normalised points of {@code grid [N, outH, outW, 2]} ({@code (x, y)}, -1 and 1 are
+     * the outer edges of the border pixels when alignCorners is false, their centres when true), mapped to pixels
+     * by {@link #unnormalise}.
+     *
+     * @return {@code [N, C, outH, outW]}
+     */
+    public static SDVariable gridSample(SameDiff sd, SDVariable x, long channels, long height, long width,
+                                        SDVariable grid, long outH, long outW, boolean alignCorners) {
+        long p = outH * outW;
+        SDVariable g = grid.reshape(-1, p, 2);
+        SDVariable gx = g.get(SDIndex.all(), SDIndex.all(),
+                SDIndex.point(0));
+        SDVariable gy = g.get(SDIndex.all(), SDIndex.all(),
+                SDIndex.point(1));
+        SDVariable px = unnormalise(gx, width, alignCorners);
+        SDVariable py = unnormalise(gy, height, alignCorners);
+        return sample(sd, x, channels, height, width, p, py, px).reshape(-1, channels, outH, outW);
+    }
+
+    /**
+     * Normalised coordinate to pixels: {@code ((v + 1) * size - 1) / 2} (alignCorners false) or
+     * {@code (v + 1) * (size - 1) / 2} (true).
+     */
+    public static SDVariable unnormalise(SDVariable v, long size, boolean alignCorners) {
+        return alignCorners ? v.add(1.0).mul((size - 1) / 2.0) : v.add(1.0).mul(size / 2.0).sub(0.5);
+    }
+
+    /** Normalised position of pixel {@code i} of {@code n} (PyTorch's {@code linspace_from_neg_one}). */
+    static double normalisedCentre(long i, long n, boolean alignCorners) {
+        if (alignCorners) {
+            return n <= 1 ? 0.0 : -1.0 + 2.0 * i / (n - 1);
+        }
+        return -1.0 + (2.0 * i + 1.0) / n;
+    }
+}
