@@ -77,7 +77,7 @@ public class Cbam extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "reduction=" + reduction + ", spatialKernel=" + spatialKernel;
     }
 

@@ -133,7 +133,7 @@ public class NonLocal extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "mode=" + (mode == null ? "null" : mode.torchName()) + ", interChannels=" + (interChannels == null ? "channels/2" : interChannels)
                 + ", subSample=" + subSample;
     }

@@ -68,7 +68,7 @@ public class SqueezeExcitation extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "reduction=" + reduction;
     }
 

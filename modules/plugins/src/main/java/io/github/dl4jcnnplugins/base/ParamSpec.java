@@ -77,6 +77,24 @@ public record ParamSpec(String key, String torchName, long[] shape, Kind kind, I
                 of(prefix + ".running_var", Kind.RUNNING_STAT, Init.ONE, null, c));
     }
 
+    /** Declares {@code specs} to DL4J: weights as weight parameters, everything else as bias parameters. */
+    public static void declareAll(List<ParamSpec> specs, org.deeplearning4j.nn.conf.layers.samediff.SDLayerParams params) {
+        for (ParamSpec s : specs) {
+            if (s.kind() == Kind.WEIGHT) {
+                params.addWeightParam(s.key(), s.shape());
+            } else {
+                params.addBiasParam(s.key(), s.shape());
+            }
+        }
+    }
+
+    /** Initialises every parameter of {@code specs} in {@code params} (by key). */
+    public static void initializeAll(List<ParamSpec> specs, java.util.Map<String, INDArray> params) {
+        for (ParamSpec s : specs) {
+            s.initialize(params.get(s.key()));
+        }
+    }
+
     public long length() {
         long n = 1;
         for (long d : shape) {

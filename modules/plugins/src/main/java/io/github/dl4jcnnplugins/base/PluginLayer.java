@@ -69,7 +69,8 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
     }
 
     /** Hyper-parameters for messages, e.g. {@code "reduction=16"}. */
-    protected abstract String describe();
+    @Override
+    public abstract String describe();
 
     /** Non-trainable constants the reference module keeps in its state_dict (e.g. BlurPool's {@code filt}),
      *  by PyTorch name; the importer checks that imported values equal them. */
@@ -80,12 +81,9 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
 
     // ---------------------------------------------------------------- shared behaviour
 
-    /** {@code SqueezeExcitation 'se' (reduction=16)}: used at the start of every error message. */
     @Override
-    public String label() {
-        String d = describe();
-        return getClass().getSimpleName() + (getLayerName() != null ? " '" + getLayerName() + "'" : "")
-                + (d == null || d.isEmpty() ? "" : " (" + d + ")");
+    public String instanceName() {
+        return getLayerName();
     }
 
     protected IllegalArgumentException error(String message) {
@@ -101,11 +99,6 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
         return m;
     }
 
-    public boolean isRunningStat(String key) {
-        ParamSpec s = paramSpecMap().get(key);
-        return s != null && s.kind() == ParamSpec.Kind.RUNNING_STAT;
-    }
-
     private void requireNIn() {
         if (nIn <= 0) {
             throw error("the number of input channels is not known: give the network an input type "
@@ -116,20 +109,12 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
     @Override
     public void defineParameters(SDLayerParams params) {
         requireNIn();
-        for (ParamSpec s : paramSpecs()) {
-            if (s.kind() == ParamSpec.Kind.WEIGHT) {
-                params.addWeightParam(s.key(), s.shape());
-            } else {
-                params.addBiasParam(s.key(), s.shape());
-            }
-        }
+        ParamSpec.declareAll(paramSpecs(), params);
     }
 
     @Override
     public void initializeParameters(Map<String, INDArray> params) {
-        for (ParamSpec s : paramSpecs()) {
-            s.initialize(params.get(s.key()));
-        }
+        ParamSpec.initializeAll(paramSpecs(), params);
     }
 
     @Override

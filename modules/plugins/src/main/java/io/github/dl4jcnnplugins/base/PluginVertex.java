@@ -63,7 +63,8 @@ public abstract class PluginVertex extends SameDiffVertex implements TorchMapped
     public abstract void validate();
 
     /** Hyper-parameters for messages. */
-    protected abstract String describe();
+    @Override
+    public abstract String describe();
 
     @Override
     public Map<String, INDArray> referenceBuffers(DataType dataType) {
@@ -73,10 +74,8 @@ public abstract class PluginVertex extends SameDiffVertex implements TorchMapped
     // ---------------------------------------------------------------- shared behaviour
 
     @Override
-    public String label() {
-        String d = describe();
-        return getClass().getSimpleName() + (getName() != null ? " '" + getName() + "'" : "")
-                + (d == null || d.isEmpty() ? "" : " (" + d + ")");
+    public String instanceName() {
+        return getName();
     }
 
     protected IllegalArgumentException error(String message) {
@@ -93,35 +92,18 @@ public abstract class PluginVertex extends SameDiffVertex implements TorchMapped
         return n;
     }
 
-    public boolean isRunningStat(String key) {
-        for (ParamSpec s : paramSpecs()) {
-            if (s.key().equals(key)) {
-                return s.kind() == ParamSpec.Kind.RUNNING_STAT;
-            }
-        }
-        return false;
-    }
-
     @Override
     public void defineParametersAndInputs(SDVertexParams params) {
         if (inputChannels == null) {
             throw error("the input channels are not known: give the network its input types (setInputTypes)");
         }
         params.defineInputs(inputNames().toArray(new String[0]));
-        for (ParamSpec s : paramSpecs()) {
-            if (s.kind() == ParamSpec.Kind.WEIGHT) {
-                params.addWeightParam(s.key(), s.shape());
-            } else {
-                params.addBiasParam(s.key(), s.shape());
-            }
-        }
+        ParamSpec.declareAll(paramSpecs(), params);
     }
 
     @Override
     public void initializeParameters(Map<String, INDArray> params) {
-        for (ParamSpec s : paramSpecs()) {
-            s.initialize(params.get(s.key()));
-        }
+        ParamSpec.initializeAll(paramSpecs(), params);
     }
 
     @Override

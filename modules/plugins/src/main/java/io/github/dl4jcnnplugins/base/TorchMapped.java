@@ -15,6 +15,27 @@ public interface TorchMapped {
     /** Non-trainable constants of the reference {@code state_dict} (checked on import, never loaded), by PyTorch name. */
     Map<String, INDArray> referenceBuffers(DataType dataType);
 
-    /** The plug-in's name and hyper-parameters, for messages. */
-    String label();
+    /** The name the network gives this plug-in (layer or vertex name), or null before it has one. */
+    String instanceName();
+
+    /** Hyper-parameters for messages, e.g. {@code "reduction=16"}. */
+    String describe();
+
+    /** {@code SqueezeExcitation 'se' (reduction=16)}: the start of every error message about this plug-in. */
+    default String label() {
+        String d = describe();
+        String n = instanceName();
+        return getClass().getSimpleName() + (n != null ? " '" + n + "'" : "")
+                + (d == null || d.isEmpty() ? "" : " (" + d + ")");
+    }
+
+    /** Whether parameter {@code key} is a BatchNorm running statistic (layer state, not trained). */
+    default boolean isRunningStat(String key) {
+        for (ParamSpec s : paramSpecs()) {
+            if (s.key().equals(key)) {
+                return s.kind() == ParamSpec.Kind.RUNNING_STAT;
+            }
+        }
+        return false;
+    }
 }

@@ -79,7 +79,7 @@ public class CoordConv extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "nOut=" + nOut + ", kernelSize=" + kernelSize + ", stride=" + stride + ", padding=" + padding
                 + ", withR=" + withR;
     }

@@ -137,7 +137,7 @@ public class DeformConv2d extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "nOut=" + nOut + ", kernelSize=" + pair(kernelSize) + ", stride=" + pair(stride) + ", padding="
                 + pair(padding) + ", dilation=" + pair(dilation) + ", groups=" + groups + ", offsetGroups="
                 + offsetGroups + ", hasBias=" + hasBias + ", modulation=" + modulation;

@@ -122,7 +122,7 @@ public class GhostModule extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "nOut=" + nOut + ", kernelSize=" + kernelSize + ", ratio=" + ratio + ", dwSize=" + dwSize
                 + ", stride=" + stride + ", relu=" + relu;
     }

@@ -126,7 +126,7 @@ public class Rfb extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "nOut=" + nOut + ", stride=" + stride + ", scale=" + scale + ", visual=" + visual;
     }
 

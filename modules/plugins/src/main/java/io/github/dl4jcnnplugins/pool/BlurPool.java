@@ -82,7 +82,7 @@ public class BlurPool extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "filterSize=" + filterSize + ", stride=" + stride + ", padType=" + padType + ", padOff=" + padOff;
     }
 

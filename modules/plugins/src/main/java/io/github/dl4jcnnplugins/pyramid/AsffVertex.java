@@ -163,7 +163,7 @@ public class AsffVertex extends PluginVertex {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "level=" + level + (multiplier != null ? ", multiplier=" + multiplier : "") + (rfb ? ", rfb" : "")
                 + (vis ? ", vis" : "");
     }

@@ -99,7 +99,7 @@ public class Aspp extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "nOut=" + nOut + ", rates=" + Arrays.toString(rates);
     }
 

@@ -124,7 +124,7 @@ public class SpatialTransformer extends PluginLayer {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "height=" + height + ", width=" + width + ", outSize=" + (outHeight > 0 ? outHeight : "input") + "x"
                 + (outWidth > 0 ? outWidth : "input") + ", alignCorners=" + alignCorners;
     }

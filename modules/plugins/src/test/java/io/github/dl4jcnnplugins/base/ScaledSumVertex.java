@@ -50,7 +50,7 @@ public class ScaledSumVertex extends PluginVertex {
     }
 
     @Override
-    protected String describe() {
+    public String describe() {
         return "";
     }
 }
