@@ -67,7 +67,7 @@ public final class YoloAsff implements Callable<Integer> {
     int batch = 16;
 
     @Option(names = "--lr", description = "Adam learning rate (default ${DEFAULT-VALUE}).")
-    double learningRate = 2e-3;
+    double learningRate = 1e-3;
 
     @Option(names = "--train-images", description = "Generated training images (default ${DEFAULT-VALUE}).")
     int trainImages = 800;
@@ -392,7 +392,7 @@ public final class YoloAsff implements Callable<Integer> {
                 new double[][]{m50, m5095});
     }
 
-    private void asffHeatMaps(ComputationGraph net, VocDataset val) {
+    void asffHeatMaps(ComputationGraph net, VocDataset val) {
         int n = Math.min(4, val.items().size());
         net.output(false, YoloBatches.features(val, 0, n));
         List<BufferedImage> imgs = new ArrayList<>();

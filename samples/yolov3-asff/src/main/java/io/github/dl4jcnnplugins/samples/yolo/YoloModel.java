@@ -4,6 +4,7 @@ import io.github.dl4jcnnplugins.pyramid.AsffVertex;
 import io.github.dl4jcnnplugins.samples.yolo.detection.Anchors;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
+import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.ElementWiseVertex;
 import org.deeplearning4j.nn.conf.graph.MergeVertex;
@@ -54,6 +55,7 @@ public final class YoloModel {
         ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder()
                 .seed(seed).dataType(DataType.FLOAT).updater(new Adam(learningRate)).weightInit(WeightInit.RELU)
                 .convolutionMode(ConvolutionMode.Same).l2(5e-4)
+                .gradientNormalization(GradientNormalization.RenormalizeL2PerLayer)
                 .graphBuilder()
                 .addInputs("image").setInputTypes(InputType.convolutional(imageSize, imageSize, 3));
         int w = width;
