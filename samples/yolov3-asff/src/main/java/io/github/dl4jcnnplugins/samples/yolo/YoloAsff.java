@@ -61,7 +61,7 @@ public final class YoloAsff implements Callable<Integer> {
     int width = 16;
 
     @Option(names = "--epochs", description = "Training epochs (default ${DEFAULT-VALUE}).")
-    int epochs = 12;
+    int epochs = 4;
 
     @Option(names = "--batch", description = "Images per minibatch (default ${DEFAULT-VALUE}).")
     int batch = 16;
@@ -70,10 +70,10 @@ public final class YoloAsff implements Callable<Integer> {
     double learningRate = 1e-3;
 
     @Option(names = "--train-images", description = "Generated training images (default ${DEFAULT-VALUE}).")
-    int trainImages = 800;
+    int trainImages = 320;
 
     @Option(names = "--val-images", description = "Generated held-out images (default ${DEFAULT-VALUE}).")
-    int valImages = 160;
+    int valImages = 96;
 
     @Option(names = "--max-iterations", description = "Stop each epoch after this many minibatches (0 = all; for quick tries).")
     int maxIterations = 0;
@@ -105,6 +105,9 @@ public final class YoloAsff implements Callable<Integer> {
 
     private final Object trainLock = new Object();
     private volatile boolean stopping;
+    /** Minibatches of the current epoch already trained (for a checkpoint on Ctrl-C) and to skip on resume. */
+    private int batchesDone;
+    private int skipBatches;
 
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
@@ -152,12 +155,14 @@ public final class YoloAsff implements Callable<Integer> {
             net = ModelSerializer.restoreComputationGraph(checkpoint.toFile(), true);
             Map<String, Object> s = RunFiles.readJson(state);
             startEpoch = ((Number) s.get("epochs_done")).intValue();
+            skipBatches = ((Number) s.getOrDefault("batches_done", 0)).intValue();
             @SuppressWarnings("unchecked") List<Map<String, Object>> h = (List<Map<String, Object>>) s.get("history");
             history.addAll(h);
             if (((Number) s.get("seed")).longValue() != seed) {
                 System.out.println("note: resuming with --seed " + seed + " but the checkpoint was made with seed " + s.get("seed"));
             }
-            System.out.println("resumed after epoch " + startEpoch + " from " + checkpoint.toAbsolutePath());
+            System.out.println("resumed after epoch " + startEpoch + (skipBatches > 0 ? " and " + skipBatches + " minibatches of the next"
+                    : "") + " from " + checkpoint.toAbsolutePath());
         } else {
             net = YoloModel.build(imageSize, width, train.classes().size(), !noAsff, learningRate, seed);
         }
@@ -171,10 +176,10 @@ public final class YoloAsff implements Callable<Integer> {
         Thread hook = new Thread(() -> {
             stopping = true;
             synchronized (trainLock) {
-                if (epochNow[0] < epochs) {
-                    writeCheckpoint(trained, epochNow[0], train.classes());
-                    System.out.println("\ninterrupted: checkpoint of the last complete epoch (" + epochNow[0] + ") written to "
-                            + checkpoint.toAbsolutePath() + "; continue with --resume");
+                if (epochNow[0] < epochs && workers == 1) {
+                    writeCheckpoint(trained, epochNow[0], batchesDone, train.classes());
+                    System.out.println("\ninterrupted: checkpoint after epoch " + epochNow[0] + " and " + batchesDone
+                            + " minibatches written to " + checkpoint.toAbsolutePath() + "; continue with --resume");
                 }
             }
         }, "checkpoint-on-exit");
@@ -184,6 +189,11 @@ public final class YoloAsff implements Callable<Integer> {
         try {
             for (int epoch = startEpoch; epoch < epochs && !stopping; epoch++) {
                 batches.setEpoch(epoch);
+                for (int i = 0; i < skipBatches && batches.hasNext(); i++) {
+                    batches.next();   // done before the interruption: same order and flips as an uninterrupted run
+                }
+                batchesDone = skipBatches;
+                skipBatches = 0;
                 Map<String, Object> m = trainEpoch(net, wrapper, batches, epoch);
                 if (stopping) {
                     break;
@@ -197,7 +207,8 @@ public final class YoloAsff implements Callable<Integer> {
                 history.add(m);
                 synchronized (trainLock) {
                     epochNow[0] = epoch + 1;
-                    writeCheckpoint(net, epoch + 1, train.classes());
+                    batchesDone = 0;
+                    writeCheckpoint(net, epoch + 1, 0, train.classes());
                 }
                 writeMetrics(train.classes());
                 plots();
@@ -270,7 +281,7 @@ public final class YoloAsff implements Callable<Integer> {
 
     private Map<String, Object> trainEpoch(ComputationGraph net, ParallelWrapper wrapper, YoloBatches batches, int epoch) {
         int iterations = maxIterations > 0 ? Math.min(maxIterations, batches.numBatches()) : batches.numBatches();
-        int images = Math.min(batches.numImages(), iterations * batch);
+        int images = Math.max(0, Math.min(batches.numImages(), iterations * batch) - batchesDone * batch);
         LossMeter meter = new LossMeter();
         meter.batch = batch;
         long t0 = System.nanoTime();
@@ -284,13 +295,14 @@ public final class YoloAsff implements Callable<Integer> {
                 wrapper.fit(batches);
             } else {
                 net.setListeners(meter);
-                for (int i = 0; i < iterations && batches.hasNext() && !stopping; i++) {
+                for (int i = batchesDone; i < iterations && batches.hasNext() && !stopping; i++) {
                     MultiDataSet mds = batches.next();
                     synchronized (trainLock) {
                         if (stopping) {
                             break;
                         }
                         net.fit(mds);
+                        batchesDone++;
                     }
                 }
                 net.setListeners();
@@ -336,10 +348,11 @@ public final class YoloAsff implements Callable<Integer> {
         return dets;
     }
 
-    private void writeCheckpoint(ComputationGraph net, int epochsDone, List<String> classes) {
+    private void writeCheckpoint(ComputationGraph net, int epochsDone, int batchesDoneInNext, List<String> classes) {
         RunFiles.atomically(out.resolve("checkpoint.zip"), tmp -> ModelSerializer.writeModel(net, tmp.toFile(), true));
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("epochs_done", epochsDone);
+        s.put("batches_done", batchesDoneInNext);
         s.put("seed", seed);
         s.put("classes", classes);
         s.put("configuration", configuration());

@@ -82,6 +82,17 @@ class SmokeTest {
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         }
         assertTrue(Files.list(out.resolve("heldout")).count() > 0);
+        // resuming gives the same model as an uninterrupted run
+        Path straight = dir.resolve("straight");
+        common[1] = straight.toString();
+        assertEquals(0, new CommandLine(new YoloAsff()).execute(concat(common, "--epochs", "2")));
+        double[] a = org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(out.resolve("model.zip").toFile(), false)
+                .params().toDoubleVector();
+        double[] b = org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(straight.resolve("model.zip").toFile(), false)
+                .params().toDoubleVector();
+        for (int i = 0; i < a.length; i++) {
+            assertEquals(b[i], a[i], 1e-4 * (1 + Math.abs(b[i])), "parameter " + i);
+        }
         Path img = dir.resolve("data/val/JPEGImages/000000.png");
         assertEquals(0, new CommandLine(new YoloAsff()).execute("--out", out.toString(), "--predict", img.toString()));
         assertTrue(Files.isRegularFile(out.resolve("predicted/000000.png")));
