@@ -2,6 +2,7 @@ package io.github.dl4jcnnplugins.samples.yolo;
 
 import io.github.dl4jcnnplugins.pyramid.AsffVertex;
 import io.github.dl4jcnnplugins.samples.yolo.detection.Anchors;
+import io.github.dl4jcnnplugins.samples.yolo.detection.BoundedActivation;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.GradientNormalization;
@@ -32,7 +33,7 @@ import org.nd4j.linalg.learning.config.Adam;
  *           l1 = 1x1(4w)(cat[up2(1x1(4w)(l0)), C4]);   x1 = 3x3(8w)(l1)       stride 16
  *           l2 = 1x1(2w)(cat[up2(1x1(2w)(l1)), C3]);   x2 = 3x3(4w)(l2)       stride 8
  * ASFF:     f_l = AsffVertex(level l)(x2, x1, x0)   (finest first), l = 0, 1, 2
- * heads:    1x1 conv to 3 (5 + C), IDENTITY -> Yolo2OutputLayer (three priors in grid units of the scale)
+ * heads:    1x1 conv to 3 (5 + C), bounded identity 4 tanh(x / 4) -> Yolo2OutputLayer (three priors in grid units of the scale)
  * outputs:  "yolo8" [N, 3(5+C), S/8, S/8], "yolo16", "yolo32"   (label order of YoloBatches)
  * </pre>
  * Every plain convolution is conv (no bias) + BatchNorm + LeakyReLU(0.1), as in Darknet.
@@ -41,6 +42,8 @@ public final class YoloModel {
     public static final String[] OUTPUTS = {"yolo8", "yolo16", "yolo32"};
     /** ASFF vertex names by pyramid level (0 = stride 32 ... 2 = stride 8). */
     public static final String[] ASFF = {"asff0", "asff1", "asff2"};
+    /** Bound of the heads' raw outputs (see {@link BoundedActivation}). */
+    static final double HEAD_BOUND = 4.0;
 
     private YoloModel() {
     }
@@ -90,8 +93,8 @@ public final class YoloModel {
         Anchors anchors = Anchors.forImageSize(imageSize);
         for (int s = 0; s < 3; s++) {
             g.addLayer("head" + Anchors.STRIDES[s], new ConvolutionLayer.Builder(1, 1)
-                    .nOut(Anchors.PER_SCALE * (5 + numClasses)).activation(Activation.IDENTITY).weightInit(WeightInit.XAVIER)
-                    .build(), features[s]);
+                    .nOut(Anchors.PER_SCALE * (5 + numClasses)).activation(new BoundedActivation(HEAD_BOUND))
+                    .weightInit(WeightInit.XAVIER).build(), features[s]);
             g.addLayer(OUTPUTS[s], new Yolo2OutputLayer.Builder().boundingBoxPriors(anchors.priorsGridUnits(s)).build(),
                     "head" + Anchors.STRIDES[s]);
         }
