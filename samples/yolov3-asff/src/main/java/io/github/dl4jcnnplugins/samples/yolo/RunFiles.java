@@ -26,7 +26,10 @@ final class RunFiles {
         try {
             Path dir = target.toAbsolutePath().getParent();
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, target.getFileName().toString(), ".tmp");
+            String name = target.getFileName().toString();
+            // keep the extension last: writers such as XChart's BitmapEncoder append one otherwise
+            String suffix = name.contains(".") ? ".tmp" + name.substring(name.lastIndexOf('.')) : ".tmp";
+            Path tmp = Files.createTempFile(dir, name, suffix);
             try {
                 writer.write(tmp);
                 try {

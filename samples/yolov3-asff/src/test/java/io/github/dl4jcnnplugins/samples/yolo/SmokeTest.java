@@ -79,9 +79,12 @@ class SmokeTest {
         assertEquals(3, ((Number) metrics.get("seed")).intValue());
         assertTrue(second.finalLine.startsWith("final held-out mAP@0.5 = "), second.finalLine);
         for (String f : List.of("model.zip", "checkpoint.zip", "checkpoint.json", "loss.png", "map.png")) {
-            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+            assertTrue(Files.isRegularFile(out.resolve(f)) && Files.size(out.resolve(f)) > 0, f);
         }
         assertTrue(Files.list(out.resolve("heldout")).count() > 0);
+        try (var files = Files.list(out)) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().contains(".tmp")), "temporary files left in " + out);
+        }
         // resuming gives the same model as an uninterrupted run
         Path straight = dir.resolve("straight");
         common[1] = straight.toString();
