@@ -1,0 +1,31 @@
+package io.github.dl4jcnnplugins.samples.yolo;
+
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Manual timing of one training iteration (not a test). args: size width batch asff(true/false) iters */
+public class TimingMain {
+    public static void main(String[] a) {
+        int size = Integer.parseInt(a[0]), width = Integer.parseInt(a[1]), batch = Integer.parseInt(a[2]);
+        boolean asff = Boolean.parseBoolean(a[3]);
+        int iters = Integer.parseInt(a[4]);
+        ComputationGraph net = YoloModel.build(size, width, 4, asff, 1e-3, 1);
+        INDArray x = Nd4j.rand(batch, 3, size, size);
+        INDArray[] y = new INDArray[3];
+        int[] st = {8, 16, 32};
+        for (int k = 0; k < 3; k++) {
+            y[k] = Nd4j.zeros(batch, 8, size / st[k], size / st[k]);
+        }
+        MultiDataSet m = new MultiDataSet(new INDArray[]{x}, y);
+        for (int i = 0; i < iters; i++) {
+            long t0 = System.nanoTime();
+            net.fit(m);
+            long t1 = System.nanoTime();
+            net.output(false, x);
+            long t2 = System.nanoTime();
+            System.out.printf("asff=%s fit %.3f s, output %.3f s%n", asff, (t1 - t0) / 1e9, (t2 - t1) / 1e9);
+        }
+    }
+}
