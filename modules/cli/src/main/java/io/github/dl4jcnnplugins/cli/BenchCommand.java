@@ -258,9 +258,14 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         static Memory measure(Runnable action) {
-            System.gc();
-            System.runFinalization();
-            System.gc();
+            for (int i = 0; i < 2; i++) {   // ND4J frees collected buffers on its deallocator thread: give it time
+                System.gc();
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             trimMalloc();
             long rss0 = Pointer.physicalBytes();
             List<MemoryPoolMXBean> heap = ManagementFactory.getMemoryPoolMXBeans().stream()
