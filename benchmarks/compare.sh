@@ -2,9 +2,10 @@
 # benchmarks/compare.sh: PyTorch (shared/reference/bench_torch.py) and DL4J (bin/plugins bench) side by side on
 # this machine, in one go; writes BENCHMARKS.md at the repository root.
 #
-#   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--only NAME...] [--out FILE]
+#   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--retries N] [--only NAME...] [--out FILE]
 #
-# Defaults: 2 threads, 10 runs after 3 warm-ups (as bench_torch.py), every case of bench_cases.json.
+# Defaults: 2 threads, 10 runs after 3 warm-ups, a case with bg% > 5 re-timed up to 3 times after 20 s (as
+# bench_torch.py), every case of bench_cases.json.
 # Needs Debian's python3-torch for the reference half (apt-get install -y python3-torch python3-torchvision) and
 # ../shared/reference beside this checkout (or REFERENCE=dir). Python is used only here, never by the build or the
 # tests. Both benches report bg% (CPU used by other processes while a case ran): on a shared machine read every row
@@ -13,12 +14,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ref=${REFERENCE:-$root/../shared/reference}
 py=${PYTHON:-/usr/bin/python3}
-threads=2 runs=10 warmup=3 out="$root/BENCHMARKS.md" only=()
+threads=2 runs=10 warmup=3 retries=3 out="$root/BENCHMARKS.md" only=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
+        --retries) retries=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --only) shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do only+=("$1"); shift; done ;;
         -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -36,16 +38,16 @@ onlyargs=()
 echo "compare.sh: PyTorch reference ($threads threads) ..." >&2
 start=$(date -u +%Y-%m-%dT%H:%MZ); load0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$py" "$ref/bench_torch.py" --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" --warmup "$warmup" \
-    "${onlyargs[@]}" | tee "$tmp/torch.txt" >&2
+    --retries "$retries" "${onlyargs[@]}" | tee "$tmp/torch.txt" >&2
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "compare.sh: DL4J (bin/plugins bench, $threads threads) ..." >&2
 OMP_NUM_THREADS=$threads "$root/bin/plugins" bench --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" \
-    --warmup "$warmup" "${onlyargs[@]}" | tee "$tmp/dl4j.txt" >&2
+    --warmup "$warmup" --retries "$retries" "${onlyargs[@]}" | tee "$tmp/dl4j.txt" >&2
 load2=$(cut -d' ' -f1-3 /proc/loadavg)
 
-"$py" - "$tmp/torch.txt" "$tmp/dl4j.txt" "$out" "$start" "$threads" "$runs" "$warmup" "$load0" "$load1" "$load2" <<'PY'
+"$py" - "$tmp/torch.txt" "$tmp/dl4j.txt" "$out" "$start" "$threads" "$runs" "$warmup" "$retries" "$load0" "$load1" "$load2" <<'PY'
 import platform, re, subprocess, sys
-torch_file, dl4j_file, out, start, threads, runs, warmup, load0, load1, load2 = sys.argv[1:]
+torch_file, dl4j_file, out, start, threads, runs, warmup, retries, load0, load1, load2 = sys.argv[1:]
 
 def rows(path):
     header, table = [], {}
@@ -90,7 +92,7 @@ lines = []
 w = lines.append
 w("# Benchmarks: DL4J plug-ins vs the PyTorch reference (CPU)")
 w("")
-w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup}` on {start}. "
+w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup} --retries {retries}` on {start}. "
   "Both halves ran on the same machine, one after the other; each prints its own bg% (CPU used by other "
   "processes while the case ran, % of all CPUs). **A row with a high bg% was disturbed** and its time is "
   "not a property of the code: compare ratios only between rows with low bg% on both sides.")
