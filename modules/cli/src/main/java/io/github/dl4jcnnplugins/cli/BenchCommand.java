@@ -18,9 +18,14 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import org.bytedeco.javacpp.Pointer;
+
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,6 +35,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 
 /**
@@ -104,8 +111,12 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Median times of one case and the background load while it ran. */
-    record Timing(double fwdMs, double fwdBwdMs, double bgPercent) {
+    /** Median times of one case, the background load while it ran, and its peak memory (MB; NaN if unknown). */
+    record Timing(double fwdMs, double fwdBwdMs, double bgPercent, Memory memory) {
+    }
+
+    /** Peak memory of one untimed forward+backward, in MB (see {@link MemoryProbe}). */
+    record Memory(double rssMb, double heapMb) {
     }
 
     @Override
@@ -144,8 +155,9 @@ final class BenchCommand implements Callable<Integer> {
                         break;
                     }
                 }
-                out.println(String.format(Locale.ROOT, "%s %10.2f %11.2f %5.1f", prefix, best.fwdMs(), best.fwdBwdMs(),
-                        best.bgPercent()));
+                Memory m = best.memory();
+                out.println(String.format(Locale.ROOT, "%s %10.2f %11.2f %5.1f %8.1f %8.1f", prefix, best.fwdMs(),
+                        best.fwdBwdMs(), best.bgPercent(), m.rssMb(), m.heapMb()));
             } catch (Exception | LinkageError | OutOfMemoryError e) {
                 errors++;
                 out.println(String.format(Locale.ROOT, "%s %22s %5s", prefix, "error", "-"));
@@ -172,8 +184,13 @@ final class BenchCommand implements Callable<Integer> {
                 + "(anything above a few % means the timing was disturbed)"
                 + (retries > 0 ? String.format(Locale.ROOT, "; cases above %s%% are re-timed up to %dx, least disturbed kept",
                 fmt(maxBg), retries) : ""));
-        out.println(String.format(Locale.ROOT, "%-22s %-20s %-44s %10s %11s %5s",
-                "name", "module", "input shapes", "fwd ms", "fwd+bwd ms", "bg%"));
+        out.println("# memory: one extra untimed train-mode forward+backward after the timed runs; peak MB = peak growth of "
+                + "the process's resident memory (JavaCPP Pointer.physicalBytes(), sampled every ~1 ms) over its level "
+                + "just before the pass, after a GC and malloc_trim: the native working memory the pass needs beyond "
+                + "parameters and inputs (ND4J's CPU buffers are not counted by Pointer.totalBytes()); heap MB = peak JVM "
+                + "heap used during the pass minus the level before");
+        out.println(String.format(Locale.ROOT, "%-22s %-20s %-44s %10s %11s %5s %8s %8s",
+                "name", "module", "input shapes", "fwd ms", "fwd+bwd ms", "bg%", "peak MB", "heap MB"));
         out.flush();
     }
 
@@ -221,7 +238,80 @@ final class BenchCommand implements Callable<Integer> {
                 fb[i - warmup] = (t1 - t0) / 1e6;
             }
         }
-        return new Timing(median(fwd), median(fb), load.percent());
+        double bg = load.percent();
+        Memory memory = MemoryProbe.measure(() -> {
+            setInputs(v, xs, mgr);
+            v.doForward(true, mgr);
+            v.setEpsilon(upstream);
+            v.doBackward(false, mgr);
+        });
+        return new Timing(median(fwd), median(fb), bg, memory);
+    }
+
+    /**
+     * Peak memory of one action: a daemon thread samples JavaCPP's counters every ~1 ms while it runs (the samples
+     * are not part of any timing). Garbage from earlier passes is collected first so that the levels before the
+     * action are comparable between cases.
+     */
+    static final class MemoryProbe {
+        private MemoryProbe() {
+        }
+
+        static Memory measure(Runnable action) {
+            for (int i = 0; i < 2; i++) {   // ND4J frees collected buffers on its deallocator thread: give it time
+                System.gc();
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            trimMalloc();
+            long rss0 = Pointer.physicalBytes();
+            List<MemoryPoolMXBean> heap = ManagementFactory.getMemoryPoolMXBeans().stream()
+                    .filter(p -> p.getType() == MemoryType.HEAP).toList();
+            long heap0 = heap.stream().mapToLong(p -> p.getUsage().getUsed()).sum();
+            heap.forEach(MemoryPoolMXBean::resetPeakUsage);
+            AtomicLong peak = new AtomicLong(rss0);
+            AtomicBoolean done = new AtomicBoolean();
+            Thread watcher = new Thread(() -> {
+                while (!done.get()) {
+                    peak.accumulateAndGet(Pointer.physicalBytes(), Math::max);
+                    try {
+                        Thread.sleep(1);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "bench-memory-probe");
+            watcher.setDaemon(true);
+            watcher.start();
+            try {
+                action.run();
+            } finally {
+                done.set(true);
+                try {
+                    watcher.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            peak.accumulateAndGet(Pointer.physicalBytes(), Math::max);
+            long heapPeak = heap.stream().mapToLong(p -> p.getPeakUsage().getUsed()).sum();
+            double mb = 1024.0 * 1024.0;
+            return new Memory((peak.get() - rss0) / mb, Math.max(0, heapPeak - heap0) / mb);
+        }
+
+        /** glibc malloc_trim(0) through JavaCPP (private there), so freed native memory leaves the resident set. */
+        private static void trimMalloc() {
+            try {
+                Method m = Pointer.class.getDeclaredMethod("trimMemory");
+                m.setAccessible(true);
+                m.invoke(null);
+            } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+                // not glibc, or a JavaCPP without it: the level before the pass then includes freed memory
+            }
+        }
     }
 
     private static void setInputs(GraphVertex v, INDArray[] inputs, LayerWorkspaceMgr mgr) {

@@ -147,7 +147,7 @@ class PluginsCliTest {
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.get(0).startsWith("# dl4j-cnn-plugins"), r.out());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("name ") && l.contains("fwd+bwd ms")), r.out());
-        assertTrue(lines.stream().anyMatch(l -> l.matches("blur_tiny +BlurPool +2x4x9x7 +[0-9.]+ +[0-9.]+ +\\S+")), r.out());
+        assertTrue(lines.stream().anyMatch(l -> l.matches("blur_tiny +BlurPool +2x4x9x7 +[0-9.]+ +[0-9.]+ +\\S+ +[0-9.-]+ +[0-9.-]+")), r.out());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("vit_tiny ") && l.contains("unsupported")), r.out());
         assertFalse(r.out().contains("se_skipped"), r.out());
     }

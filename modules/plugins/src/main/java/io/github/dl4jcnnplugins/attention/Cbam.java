@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.attention;
 import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
+import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
@@ -99,7 +100,8 @@ public class Cbam extends PluginLayer {
         SameDiff sd = ctx.sd();
         SDVariable avg = sharedMlp(sd, x.mean(2, 3), p);
         SDVariable max = sharedMlp(sd, x.max(2, 3), p);
-        SDVariable refined = x.mul(sd.nn().sigmoid(avg.add(max)).reshape(-1, nIn, 1, 1));
+        long[] shape = ctx.inputShape(0);
+        SDVariable refined = ChannelGate.apply(sd, x, sd.nn().sigmoid(avg.add(max)), nIn, shape[2], shape[3]);
 
         SDVariable pooled = sd.concat(1, refined.mean(true, 1), refined.max(true, 1));          // [N, 2, H, W]
         SDVariable logits = Conv.conv2d(sd, pooled, p.get(SA_CONV_WEIGHT), null, 2, 1,

@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.attention;
 import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
+import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
@@ -89,7 +90,8 @@ public class SqueezeExcitation extends PluginLayer {
         SDVariable squeezed = x.mean(2, 3);                                                   // [N, C]
         SDVariable z = sd.nn().relu(Conv.linear(sd, squeezed, p.get(FC1_WEIGHT), nIn, hidden()), 0);
         SDVariable gate = sd.nn().sigmoid(Conv.linear(sd, z, p.get(FC2_WEIGHT), hidden(), nIn));
-        return x.mul(gate.reshape(-1, nIn, 1, 1));
+        long[] shape = ctx.inputShape(0);
+        return ChannelGate.apply(sd, x, gate, nIn, shape[2], shape[3]);
     }
 
     /** Builder; every option has the reference default. */

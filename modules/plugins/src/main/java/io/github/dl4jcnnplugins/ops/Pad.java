@@ -46,6 +46,24 @@ public final class Pad {
             }
         }
 
+        /**
+         * The input index that position {@code i} of a padded axis copies ({@code i} counts from the first input
+         * element, so padding before it is negative), or -1 for a zero.
+         */
+        public long sourceIndex(long i, long size) {
+            if (i >= 0 && i < size) {
+                return i;
+            }
+            switch (this) {
+                case REFLECT:
+                    return i < 0 ? -i : 2 * (size - 1) - i;
+                case REPLICATE:
+                    return i < 0 ? 0 : size - 1;
+                default:
+                    return -1;
+            }
+        }
+
         /** The largest pad this mode allows on an axis of {@code size} elements (reflection needs pad < size). */
         public long maxPad(long size) {
             return this == REFLECT ? size - 1 : Long.MAX_VALUE;

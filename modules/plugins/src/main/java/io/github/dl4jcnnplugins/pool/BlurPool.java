@@ -10,11 +10,8 @@ import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.enums.WeightsFormat;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.List;
@@ -32,6 +29,7 @@ import java.util.Map;
  *   K    = outer(a, a) / sum(outer(a, a))
  *   pads = top/left (f-1)/2 + padOff, bottom/right ceil((f-1)/2) + padOff
  *   out  = depthwise_conv(pad(x), K, stride)       [N, C, H', W'],  H' = floor((H + pads - f) / stride) + 1
+ *        = M_h x M_w^T per (n, c)                  (computed this way: see define)
  * </pre>
  * {@code pad} is reflection, replication or zero padding. There are no trainable parameters; the reference's
  * {@code filt} buffer ({@code [C, 1, f, f]}) is checked on import, not loaded.
@@ -132,17 +130,54 @@ public class BlurPool extends PluginLayer {
         return Map.of("filt", filt);
     }
 
+    /**
+     * Padding, binomial filter and subsampling along one axis as one matrix {@code [out, size]}:
+     * {@code out[o] = sum_k a[k] / sum(a) * x[src(o * stride + k - before)]}, where {@code src} maps an index of the
+     * padded axis to the input index it copies ({@link Pad.Mode#sourceIndex}; none for zero padding). Entries are
+     * sums when reflection makes two taps read the same input element.
+     */
+    double[][] axisMatrix(long size) {
+        double[] a = BINOMIAL[filterSize - 1];
+        double sum = 0;
+        for (double v : a) {
+            sum += v;
+        }
+        int n = Math.toIntExact(size);
+        int out = Math.toIntExact(Math.floorDiv(size + padBefore() + padAfter() - filterSize, stride) + 1);
+        double[][] m = new double[out][n];
+        for (int o = 0; o < out; o++) {
+            for (int k = 0; k < filterSize; k++) {
+                long src = padType.sourceIndex((long) o * stride + k - padBefore(), size);
+                if (src >= 0) {
+                    m[o][(int) src] += a[k] / sum;
+                }
+            }
+        }
+        return m;
+    }
+
+    /**
+     * The filter is separable and the same for every channel, and padding and subsampling are linear, so the whole
+     * layer is {@code out[n, c] = M_h x[n, c] M_w^T} with the {@link #axisMatrix} of each axis: two matrix
+     * products on {@code [N*C*H, W]} and {@code [N*C*W', H]} views. (A depthwise convolution of the padded input
+     * was 9x slower forward and 4-11x slower forward+backward at 8x256x56x56, mostly in the padding's slice
+     * gradients; see BENCHMARKS.md.)
+     */
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         SameDiff sd = ctx.sd();
         long[] s = ctx.inputShape(0);
-        SDVariable padded = Pad.pad2d(sd, x, s[2], s[3], padBefore(), padAfter(), padBefore(), padAfter(), padType);
-        // Depthwise filter in SameDiff's [kH, kW, C, 1] layout: the same kernel for every channel.
-        INDArray k = Nd4j.createFromArray(filter(filterSize)).castTo(ctx.dataType())
-                .reshape(filterSize, filterSize, 1, 1).repeat(2, nIn);
-        Conv2DConfig cfg = Conv2DConfig.builder().kH(filterSize).kW(filterSize).sH(stride).sW(stride)
-                .paddingMode(PaddingMode.VALID).dataFormat(Conv2DConfig.NCHW).weightsFormat(WeightsFormat.YXIO).build();
-        return sd.cnn().depthWiseConv2d(padded, sd.constant(k), cfg);
+        long c = s[1];
+        long h = s[2];
+        long w = s[3];
+        INDArray mh = Nd4j.createFromArray(axisMatrix(h)).castTo(ctx.dataType());
+        INDArray mw = Nd4j.createFromArray(axisMatrix(w)).castTo(ctx.dataType());
+        long oh = mh.size(0);
+        long ow = mw.size(0);
+        SDVariable alongW = sd.mmul(x.reshape(-1, w), sd.constant(mw.transpose().dup()));          // [N*C*H, W']
+        SDVariable hLast = alongW.reshape(-1, h, ow).permute(0, 2, 1).reshape(-1, h);               // [N*C*W', H]
+        SDVariable alongH = sd.mmul(hLast, sd.constant(mh.transpose().dup()));                     // [N*C*W', H']
+        return alongH.reshape(-1, ow, oh).permute(0, 2, 1).reshape(-1, c, oh, ow);
     }
 
     /** Builder; defaults are the reference's (reflect, filter 4, stride 2, padOff 0). */

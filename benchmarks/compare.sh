@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# benchmarks/compare.sh: PyTorch (shared/reference/bench_torch.py) and DL4J (bin/plugins bench) side by side on
+# this machine, in one go; writes BENCHMARKS.md at the repository root.
+#
+#   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--retries N] [--only NAME...] [--out FILE]
+#
+# Defaults: 2 threads, 10 runs after 3 warm-ups, a case with bg% > 5 re-timed up to 3 times after 20 s (as
+# bench_torch.py), every case of bench_cases.json.
+# Needs Debian's python3-torch for the reference half (apt-get install -y python3-torch python3-torchvision) and
+# ../shared/reference beside this checkout (or REFERENCE=dir). Python is used only here, never by the build or the
+# tests. Both benches report bg% (CPU used by other processes while a case ran): on a shared machine read every row
+# with a high bg% as disturbed. The two halves run one after the other, not at the same time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+ref=${REFERENCE:-$root/../shared/reference}
+py=${PYTHON:-/usr/bin/python3}
+threads=2 runs=10 warmup=3 retries=3 out="$root/BENCHMARKS.md" only=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --threads) threads=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --retries) retries=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --only) shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do only+=("$1"); shift; done ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ -f "$ref/bench_torch.py" ] || { echo "compare.sh: no $ref/bench_torch.py (set REFERENCE=dir)" >&2; exit 1; }
+"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: $py cannot import torch (apt-get install -y python3-torch)" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+onlyargs=()
+[ ${#only[@]} -gt 0 ] && onlyargs=(--only "${only[@]}")
+
+echo "compare.sh: PyTorch reference ($threads threads) ..." >&2
+start=$(date -u +%Y-%m-%dT%H:%MZ); load0=$(cut -d' ' -f1-3 /proc/loadavg)
+"$py" "$ref/bench_torch.py" --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" --warmup "$warmup" \
+    --retries "$retries" "${onlyargs[@]}" | tee "$tmp/torch.txt" >&2
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "compare.sh: DL4J (bin/plugins bench, $threads threads) ..." >&2
+OMP_NUM_THREADS=$threads "$root/bin/plugins" bench --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" \
+    --warmup "$warmup" --retries "$retries" "${onlyargs[@]}" | tee "$tmp/dl4j.txt" >&2
+load2=$(cut -d' ' -f1-3 /proc/loadavg)
+
+"$py" - "$tmp/torch.txt" "$tmp/dl4j.txt" "$out" "$start" "$threads" "$runs" "$warmup" "$retries" "$load0" "$load1" "$load2" <<'PY'
+import platform, re, subprocess, sys
+torch_file, dl4j_file, out, start, threads, runs, warmup, retries, load0, load1, load2 = sys.argv[1:]
+
+def rows(path):
+    header, table = [], {}
+    for line in open(path):
+        line = line.rstrip("\n")
+        if line.startswith("#"):
+            header.append(line)
+            continue
+        f = line.split()
+        if not f or f[0] == "name":
+            continue
+        # name module shapes fwd fwd+bwd bg% [peak MB heap MB]; or "unsupported"/"error"
+        def num(i):
+            try:
+                return float(f[i])
+            except (IndexError, ValueError):
+                return None
+        table[f[0]] = {"module": f[1], "shapes": f[2], "fwd": num(3), "fb": num(4), "bg": num(5),
+                       "peak": num(6), "text": " ".join(f[3:])}
+    return header, table
+
+th, tt = rows(torch_file)
+dh, dt = rows(dl4j_file)
+
+def cpu():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "").split()
+simd = ", ".join(x for x in ("avx2", "fma", "avx512f") if x in flags) or "none of avx2/fma/avx512f"
+java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
+
+def f(v, fmt="{:.2f}"):
+    return "-" if v is None else fmt.format(v)
+
+def ratio(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.1f}x"
+
+lines = []
+w = lines.append
+w("# Benchmarks: DL4J plug-ins vs the PyTorch reference (CPU)")
+w("")
+w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup} --retries {retries}` on {start}. "
+  "Both halves ran on the same machine, one after the other; each prints its own bg% (CPU used by other "
+  "processes while the case ran, % of all CPUs). **A row with a high bg% was disturbed** and its time is "
+  "not a property of the code: compare ratios only between rows with low bg% on both sides.")
+w("")
+w("| | |")
+w("|---|---|")
+w(f"| machine | {cpu()}, {len(__import__('os').sched_getaffinity(0))} CPUs ({simd}), {platform.system()} {platform.release()} |")
+w(f"| load average (1/5/15 min) | before PyTorch {load0}; before DL4J {load1}; after {load2} |")
+w(f"| PyTorch | {th[0].lstrip('# ') if th else '?'} |")
+w(f"| DL4J | {dh[0].lstrip('# ') if dh else '?'}; {java} |")
+w(f"| threads | {threads} on both sides (torch.set_num_threads; ND4J maxThreads, BLAS threads and OMP_NUM_THREADS) |")
+w(f"| timing | float32, train mode, median of {runs} runs after {warmup} warm-ups; fwd = forward (PyTorch under no_grad), "
+  "fwd+bwd = forward + backward of a fixed random upstream gradient, inputs requiring grad |")
+w("")
+w("| case | module | input | PyTorch fwd ms | DL4J fwd ms | DL4J/PyTorch fwd | PyTorch fwd+bwd ms | DL4J fwd+bwd ms "
+  "| DL4J/PyTorch fwd+bwd | PyTorch bg% | DL4J bg% | DL4J peak MB |")
+w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name in list(tt) + [n for n in dt if n not in tt]:
+    t, d = tt.get(name, {}), dt.get(name, {})
+    m = t.get("module") or d.get("module")
+    shp = (t.get("shapes") or d.get("shapes") or "").replace(",", ", ")
+    dfwd = f(d.get("fwd")) if d.get("fwd") is not None else (d.get("text") or "-")
+    w(f"| {name} | {m} | {shp} | {f(t.get('fwd'))} | {dfwd} | {ratio(d.get('fwd'), t.get('fwd'))} | {f(t.get('fb'))} "
+      f"| {f(d.get('fb'))} | {ratio(d.get('fb'), t.get('fb'))} | {f(t.get('bg'), '{:.1f}')} | {f(d.get('bg'), '{:.1f}')} "
+      f"| {f(d.get('peak'), '{:.0f}')} |")
+w("")
+w("DL4J peak MB: growth of the process's resident memory during one extra untimed forward+backward "
+  "(see the `# memory:` line of the raw output below).")
+w("")
+w("## Raw output")
+w("")
+w("PyTorch (`bench_torch.py`):")
+w("```")
+lines.extend(l.rstrip("\n") for l in open(torch_file))
+w("```")
+w("")
+w("DL4J (`bin/plugins bench`):")
+w("```")
+lines.extend(l.rstrip("\n") for l in open(dl4j_file))
+w("```")
+open(out, "w").write("\n".join(lines) + "\n")
+print(f"compare.sh: wrote {out}", file=sys.stderr)
+PY
