@@ -61,7 +61,7 @@ public final class YoloAsff implements Callable<Integer> {
     int width = 16;
 
     @Option(names = "--epochs", description = "Training epochs (default ${DEFAULT-VALUE}).")
-    int epochs = 4;
+    int epochs = 10;
 
     @Option(names = "--batch", description = "Images per minibatch (default ${DEFAULT-VALUE}).")
     int batch = 16;
