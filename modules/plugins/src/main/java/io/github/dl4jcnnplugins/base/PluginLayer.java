@@ -17,12 +17,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
-import org.nd4j.shade.jackson.annotation.JsonIgnore;
 
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -74,10 +72,6 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
 
     /** Non-trainable constants the reference module keeps in its state_dict (e.g. BlurPool's {@code filt}),
      *  by PyTorch name; the importer checks that imported values equal them. */
-    @Override
-    public Map<String, INDArray> referenceBuffers(DataType dataType) {
-        return Collections.emptyMap();
-    }
 
     // ---------------------------------------------------------------- shared behaviour
 
@@ -90,14 +84,6 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
         return new IllegalArgumentException(label() + ": " + message);
     }
 
-    @JsonIgnore
-    public Map<String, ParamSpec> paramSpecMap() {
-        Map<String, ParamSpec> m = new LinkedHashMap<>();
-        for (ParamSpec s : paramSpecs()) {
-            m.put(s.key(), s);
-        }
-        return m;
-    }
 
     private void requireNIn() {
         if (nIn <= 0) {

@@ -22,7 +22,6 @@ import org.nd4j.shade.jackson.annotation.JsonIgnore;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -66,10 +65,6 @@ public abstract class PluginVertex extends SameDiffVertex implements TorchMapped
     @Override
     public abstract String describe();
 
-    @Override
-    public Map<String, INDArray> referenceBuffers(DataType dataType) {
-        return Collections.emptyMap();
-    }
 
     // ---------------------------------------------------------------- shared behaviour
 
@@ -202,13 +197,4 @@ public abstract class PluginVertex extends SameDiffVertex implements TorchMapped
         }
     }
 
-    /** Parameter specs by key. */
-    @JsonIgnore
-    public Map<String, ParamSpec> paramSpecMap() {
-        Map<String, ParamSpec> m = new LinkedHashMap<>();
-        for (ParamSpec s : paramSpecs()) {
-            m.put(s.key(), s);
-        }
-        return m;
-    }
 }

@@ -12,8 +12,20 @@ public interface TorchMapped {
     /** The parameters, with PyTorch names and layouts, for the configuration as it stands (channels known). */
     List<ParamSpec> paramSpecs();
 
-    /** Non-trainable constants of the reference {@code state_dict} (checked on import, never loaded), by PyTorch name. */
-    Map<String, INDArray> referenceBuffers(DataType dataType);
+    /** Non-trainable constants of the reference {@code state_dict} (checked on import, never loaded), by PyTorch
+     *  name, e.g. BlurPool's {@code filt}; none by default. */
+    default Map<String, INDArray> referenceBuffers(DataType dataType) {
+        return java.util.Collections.emptyMap();
+    }
+
+    /** {@link #paramSpecs()} by DL4J key, in order. */
+    default Map<String, ParamSpec> paramSpecMap() {
+        Map<String, ParamSpec> m = new java.util.LinkedHashMap<>();
+        for (ParamSpec s : paramSpecs()) {
+            m.put(s.key(), s);
+        }
+        return m;
+    }
 
     /** The name the network gives this plug-in (layer or vertex name), or null before it has one. */
     String instanceName();
