@@ -10,16 +10,14 @@ import java.util.List;
 
 /**
  * What a plug-in's graph definition can see besides its inputs and parameters: the SameDiff instance,
- * the network data type, the concrete input shapes the graph is built for, a training flag, and a place
- * to register BatchNorm running-statistic updates.
+ * the network data type, the concrete input shapes the graph is built for, whether the graph is the
+ * training or the inference one, and a place to register BatchNorm running-statistic updates.
  *
- * <p>One context exists per built graph; our runtime classes read the registered updates back after
- * every training forward pass.
+ * <p>One context exists per built graph. The runtime builds one graph per mode ({@link #training()} is fixed
+ * when the graph is built), so a definition branches in Java instead of blending both modes in the graph;
+ * our runtime classes read the registered updates back after every training forward pass.
  */
 public final class PluginContext {
-
-    /** Name of the scalar placeholder that carries the training flag (1 = training, 0 = inference). */
-    public static final String TRAINING_FLAG = "plugin_is_training";
 
     /**
      * A running statistic to update after a training forward: {@code r = (1 - m) * r + m * batch}, where
@@ -34,13 +32,18 @@ public final class PluginContext {
     private final List<long[]> inputShapes;
     private final List<RunningStatUpdate> updates = new ArrayList<>();
     private final java.util.Map<String, String> exposed = new java.util.LinkedHashMap<>();
-    private SDVariable trainingFlag;
+    private final boolean training;
     private int unique;
 
-    public PluginContext(SameDiff sd, DataType dataType, List<long[]> inputShapes) {
+    /**
+     * @param training whether this graph runs training forwards (batch statistics, running-stat updates) or
+     *                 inference (running statistics)
+     */
+    public PluginContext(SameDiff sd, DataType dataType, List<long[]> inputShapes, boolean training) {
         this.sd = sd;
         this.dataType = dataType;
         this.inputShapes = inputShapes;
+        this.training = training;
     }
 
     public SameDiff sd() {
@@ -56,16 +59,9 @@ public final class PluginContext {
         return inputShapes.get(i).clone();
     }
 
-    /** Scalar of the network data type: 1 during training forwards, 0 during inference. */
-    public SDVariable trainingFlag() {
-        if (trainingFlag == null) {
-            trainingFlag = sd.placeHolder(TRAINING_FLAG, dataType);
-        }
-        return trainingFlag;
-    }
-
-    public boolean usesTrainingFlag() {
-        return trainingFlag != null;
+    /** True in the graph used for training forwards and all backward passes; false in the inference graph. */
+    public boolean training() {
+        return training;
     }
 
     /**

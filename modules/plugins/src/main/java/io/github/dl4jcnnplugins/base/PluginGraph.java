@@ -31,8 +31,9 @@ import java.util.Map;
  * DL4J 1.0.0-M2.1's SameDiff integration live, once:
  * <ul>
  *   <li>gradients are divided by {@link GradScale#externalErrorsFactor()} (2 in M2.1);</li>
- *   <li>the training flag reaches the graph as a placeholder, and BatchNorm running statistics registered
- *       in the {@link PluginContext} are updated once per training forward (PyTorch semantics);</li>
+ *   <li>training and inference get separate graphs (built lazily, each for the mode it runs: no run-time
+ *       blending of batch and running statistics), and BatchNorm running statistics registered in the
+ *       training graph's {@link PluginContext} are updated once per training forward (PyTorch semantics);</li>
  *   <li>the gradient function is created without SameDiff's per-op stdout lines;</li>
  *   <li>the graph is rebuilt when the spatial size of the input changes (not only the minibatch size).</li>
  * </ul>
@@ -49,11 +50,12 @@ final class PluginGraph {
     private final Map<String, long[]> paramShapes;
     private final DataType dataType;
 
-    private SameDiff sd;
-    private PluginContext ctx;
-    private String outputName;
-    private String epsilonName;
-    private long[][] builtFor;
+    /** One built graph: SameDiff instance, its context, and the names the passes need. */
+    private record Built(SameDiff sd, PluginContext ctx, String outputName, String epsilonName, long[][] builtFor) {
+    }
+
+    private Built trainGraph;
+    private Built inferenceGraph;
     private final Map<String, INDArray> lastExposed = new LinkedHashMap<>();
 
     PluginGraph(Definition definition, List<String> inputNames, Map<String, long[]> paramShapes, DataType dataType) {
@@ -72,19 +74,27 @@ final class PluginGraph {
         return s;
     }
 
-    private void ensureBuilt(INDArray[] inputs, Map<String, INDArray> paramTable, boolean withGradient) {
+    private Built ensureBuilt(INDArray[] inputs, Map<String, INDArray> paramTable, boolean training, boolean withGradient) {
         long[][] shapes = shapesWithoutBatch(inputs);
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            if (sd == null || !Arrays.deepEquals(shapes, builtFor)) {
-                build(shapes, paramTable);
+            Built b = training ? trainGraph : inferenceGraph;
+            if (b == null || !Arrays.deepEquals(shapes, b.builtFor())) {
+                b = build(shapes, paramTable, training);
+                if (training) {
+                    trainGraph = b;
+                } else {
+                    inferenceGraph = b;
+                }
             }
-            if (withGradient && !sd.hasGradientFunction()) {
-                QuietStdout.run(() -> sd.createGradFunction(inputNames.toArray(new String[0])));
+            if (withGradient && !b.sd().hasGradientFunction()) {
+                SameDiff s = b.sd();
+                QuietStdout.run(() -> s.createGradFunction(inputNames.toArray(new String[0])));
             }
+            return b;
         }
     }
 
-    private void build(long[][] shapes, Map<String, INDArray> paramTable) {
+    private Built build(long[][] shapes, Map<String, INDArray> paramTable, boolean training) {
         SameDiff s = SameDiff.create();
         // Views of the network's flattened parameter array are used directly (as DL4J's own SameDiff layers do).
         s.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
@@ -96,7 +106,7 @@ final class PluginGraph {
         for (Map.Entry<String, long[]> e : paramShapes.entrySet()) {
             params.put(e.getKey(), s.var(e.getKey(), dataType, e.getValue()));
         }
-        PluginContext c = new PluginContext(s, dataType, Arrays.asList(shapes));
+        PluginContext c = new PluginContext(s, dataType, Arrays.asList(shapes), training);
         SDVariable out = definition.define(c, in, params);
         if (out == null) {
             throw new IllegalStateException("plug-in graph definition returned null");
@@ -104,25 +114,22 @@ final class PluginGraph {
         for (Map.Entry<String, INDArray> e : paramTable.entrySet()) {
             s.associateArrayWithVariable(e.getValue(), s.getVariable(e.getKey()));
         }
-        ExternalErrorsFunction fn = SameDiffUtils.externalErrors(s, null, out);
-        // Say which variable carries the loss: SameDiff's guess fails once exposed intermediates are also leaves.
-        // (setLossVariables refuses the external-errors output, a CONSTANT; the training config's list is not checked.)
-        s.setTrainingConfig(TrainingConfig.builder().skipBuilderValidation(true).updater(new NoOp())
-                .minimize(fn.outputVariable().name()).build());
-        this.sd = s;
-        this.ctx = c;
-        this.outputName = out.name();
-        this.epsilonName = fn.getGradPlaceholderName();
-        this.builtFor = shapes;
+        String epsilon = null;
+        if (training) {
+            ExternalErrorsFunction fn = SameDiffUtils.externalErrors(s, null, out);
+            // Say which variable carries the loss: SameDiff's guess fails once exposed intermediates are also leaves.
+            // (setLossVariables refuses the external-errors output, a CONSTANT; the training config's list is not checked.)
+            s.setTrainingConfig(TrainingConfig.builder().skipBuilderValidation(true).updater(new NoOp())
+                    .minimize(fn.outputVariable().name()).build());
+            epsilon = fn.getGradPlaceholderName();
+        }
+        return new Built(s, c, out.name(), epsilon, shapes);
     }
 
-    private Map<String, INDArray> placeholders(INDArray[] inputs, boolean training) {
+    private Map<String, INDArray> placeholders(INDArray[] inputs) {
         Map<String, INDArray> ph = new HashMap<>();
         for (int i = 0; i < inputs.length; i++) {
             ph.put(inputNames.get(i), inputs[i]);
-        }
-        if (ctx.usesTrainingFlag()) {
-            ph.put(PluginContext.TRAINING_FLAG, Nd4j.scalar(dataType, training ? 1.0 : 0.0));
         }
         return ph;
     }
@@ -158,16 +165,18 @@ final class PluginGraph {
      * definition to {@code paramTable} (in place).
      */
     INDArray forward(INDArray[] inputs, boolean training, Map<String, INDArray> paramTable, LayerWorkspaceMgr mgr) {
-        ensureBuilt(inputs, paramTable, false);
+        Built b = ensureBuilt(inputs, paramTable, training, false);
+        SameDiff sd = b.sd();
+        PluginContext ctx = b.ctx();
         useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS);
         List<String> wanted = new ArrayList<>();
-        wanted.add(outputName);
-        List<PluginContext.RunningStatUpdate> updates = training ? ctx.runningStatUpdates() : List.of();
+        wanted.add(b.outputName());
+        List<PluginContext.RunningStatUpdate> updates = ctx.runningStatUpdates();
         for (PluginContext.RunningStatUpdate u : updates) {
             wanted.add(u.batchVariable());
         }
         wanted.addAll(ctx.exposed().values());
-        Map<String, INDArray> out = sd.output(placeholders(inputs, training), wanted);
+        Map<String, INDArray> out = sd.output(placeholders(inputs), wanted);
         lastExposed.clear();
         for (Map.Entry<String, String> e : ctx.exposed().entrySet()) {
             lastExposed.put(e.getKey(), out.get(e.getValue()).detach());   // a copy outside DL4J's workspaces
@@ -182,7 +191,7 @@ final class PluginGraph {
             }
             running.muli(1.0 - u.momentum()).addi(batch.mul(m));
         }
-        INDArray result = intoWorkspace(out.get(outputName), mgr, ArrayType.ACTIVATIONS);
+        INDArray result = intoWorkspace(out.get(b.outputName()), mgr, ArrayType.ACTIVATIONS);
         sd.clearPlaceholders(true);
         sd.clearOpInputs();
         return result;
@@ -200,10 +209,11 @@ final class PluginGraph {
      */
     Pair<Map<String, INDArray>, INDArray[]> backward(INDArray[] inputs, INDArray epsilon, Map<String, INDArray> paramTable,
                                                      Map<String, INDArray> gradTable, LayerWorkspaceMgr mgr) {
-        ensureBuilt(inputs, paramTable, true);
+        Built b = ensureBuilt(inputs, paramTable, true, true);
+        SameDiff sd = b.sd();
         useWorkspaces(sd.getFunction("grad"), mgr, ArrayType.BP_WORKING_MEM, ArrayType.ACTIVATION_GRAD);
-        Map<String, INDArray> ph = placeholders(inputs, true);
-        ph.put(epsilonName, epsilon);
+        Map<String, INDArray> ph = placeholders(inputs);
+        ph.put(b.epsilonName(), epsilon);
         List<String> required = new ArrayList<>(inputNames);
         required.addAll(paramTable.keySet());
         Map<String, INDArray> g = sd.calculateGradients(ph, required);

@@ -105,8 +105,8 @@ public abstract class PluginLayer extends SameDiffLayer implements TorchMapped {
 
     @Override
     public SDVariable defineLayer(SameDiff sd, SDVariable layerInput, Map<String, SDVariable> paramTable, SDVariable mask) {
-        // Only reached through DL4J's stock runtime class; ours calls define(...) directly.
-        return define(new PluginContext(sd, layerInput.dataType(), List.of(layerInput.getShape())), layerInput, paramTable);
+        // Only reached through DL4J's stock runtime class (which has no training mode); ours calls define(...) directly.
+        return define(new PluginContext(sd, layerInput.dataType(), List.of(layerInput.getShape()), false), layerInput, paramTable);
     }
 
     @Override

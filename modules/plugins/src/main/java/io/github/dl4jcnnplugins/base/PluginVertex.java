@@ -104,14 +104,14 @@ public abstract class PluginVertex extends SameDiffVertex implements TorchMapped
     @Override
     public SDVariable defineVertex(SameDiff sd, Map<String, SDVariable> layerInput, Map<String, SDVariable> paramTable,
                                    Map<String, SDVariable> maskVars) {
-        // Only reached through DL4J's stock runtime class; ours calls define(...) directly.
+        // Only reached through DL4J's stock runtime class (which has no training mode); ours calls define(...) directly.
         List<SDVariable> in = new ArrayList<>();
         List<long[]> shapes = new ArrayList<>();
         for (String n : inputNames()) {
             in.add(layerInput.get(n));
             shapes.add(layerInput.get(n).getShape());
         }
-        return define(new PluginContext(sd, in.get(0).dataType(), shapes), in, paramTable);
+        return define(new PluginContext(sd, in.get(0).dataType(), shapes, false), in, paramTable);
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.ops;
 import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
 
 import java.util.Map;
 
@@ -11,7 +12,8 @@ import java.util.Map;
  *
  * <p>Training forward: normalise with the batch mean and the biased batch variance over (N, H, W); the
  * runtime then updates {@code running = (1 - momentum) * running + momentum * batch} with the unbiased
- * variance. Inference: normalise with the running statistics. The four parameters are the ones
+ * variance. Inference: normalise with the running statistics. Which of the two is built depends on
+ * {@link PluginContext#training()} (the runtime builds one graph per mode). The four parameters are the ones
  * {@link ParamSpec#batchNorm(String, long)} declares under the same PyTorch prefix.
  */
 public final class BatchNorm {
@@ -25,23 +27,22 @@ public final class BatchNorm {
      */
     public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, String prefix, long c,
                                    long hw, double momentum, double eps) {
+        SameDiff sd = ctx.sd();
         SDVariable gamma = p.get(ParamSpec.key(prefix + ".weight")).reshape(1, c, 1, 1);
         SDVariable beta = p.get(ParamSpec.key(prefix + ".bias")).reshape(1, c, 1, 1);
         String meanKey = ParamSpec.key(prefix + ".running_mean");
         String varKey = ParamSpec.key(prefix + ".running_var");
-        SDVariable runMean = p.get(meanKey).reshape(1, c, 1, 1);
-        SDVariable runVar = p.get(varKey).reshape(1, c, 1, 1);
-
+        if (!ctx.training()) {
+            // y = x * scale + shift with per-channel scale = gamma / sqrt(running_var + eps)
+            SDVariable scale = gamma.mul(sd.math().rsqrt(p.get(varKey).reshape(1, c, 1, 1).add(eps)));
+            SDVariable shift = beta.sub(p.get(meanKey).reshape(1, c, 1, 1).mul(scale));
+            return x.mul(scale).add(shift);
+        }
         SDVariable batchMean = x.mean(true, 0, 2, 3);
         SDVariable centred = x.sub(batchMean);
         SDVariable batchVar = centred.mul(centred).mean(true, 0, 2, 3);
         ctx.addRunningStatUpdate(meanKey, batchMean, momentum, 0);
         ctx.addRunningStatUpdate(varKey, batchVar, momentum, hw);
-
-        SDVariable train = ctx.trainingFlag();
-        SDVariable infer = train.rsub(1.0);
-        SDVariable mean = batchMean.mul(train).add(runMean.mul(infer));
-        SDVariable var = batchVar.mul(train).add(runVar.mul(infer));
-        return x.sub(mean).div(ctx.sd().math().sqrt(var.add(eps))).mul(gamma).add(beta);
+        return centred.mul(gamma.mul(sd.math().rsqrt(batchVar.add(eps)))).add(beta);
     }
 }
