@@ -19,6 +19,7 @@ import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.activations.impl.ActivationLReLU;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Adam;
 
 /**
@@ -33,16 +34,23 @@ import org.nd4j.linalg.learning.config.Adam;
  *           l1 = 1x1(4w)(cat[up2(1x1(4w)(l0)), C4]);   x1 = 3x3(8w)(l1)       stride 16
  *           l2 = 1x1(2w)(cat[up2(1x1(2w)(l1)), C3]);   x2 = 3x3(4w)(l2)       stride 8
  * ASFF:     f_l = AsffVertex(level l)(x2, x1, x0)   (finest first), l = 0, 1, 2
- * heads:    1x1 conv to 3 (5 + C), bounded identity 4 tanh(x / 4) -> Yolo2OutputLayer (three priors in grid units of the scale)
+ * heads:    1x1 conv to 3 (5 + C), w/h logits bounded by 4 tanh(x / 4) -> Yolo2OutputLayer (three priors in grid units of the scale)
  * outputs:  "yolo8" [N, 3(5+C), S/8, S/8], "yolo16", "yolo32"   (label order of YoloBatches)
  * </pre>
- * Every plain convolution is conv (no bias) + BatchNorm + LeakyReLU(0.1), as in Darknet.
+ * Every plain convolution is conv (no bias) + BatchNorm + LeakyReLU(0.1), as in Darknet. The heads' confidence
+ * biases start at sigmoid^-1(0.01) ({@link #CONFIDENCE_BIAS}).
  */
 public final class YoloModel {
     public static final String[] OUTPUTS = {"yolo8", "yolo16", "yolo32"};
     /** ASFF vertex names by pyramid level (0 = stride 32 ... 2 = stride 8). */
     public static final String[] ASFF = {"asff0", "asff1", "asff2"};
-    /** Bound of the heads' raw outputs (see {@link BoundedActivation}). */
+    /**
+     * Initial bias of every confidence logit: sigmoid(b) = 0.01, the prior-probability initialisation of RetinaNet
+     * (Lin et al. 2017) that YOLOv5 also uses. With PyTorch's default (b = 0, confidence 0.5 in each of the
+     * 3 x (16^2 + 8^2 + 4^2) boxes of a 128x128 image) the first epochs only push the no-object confidences down.
+     */
+    static final double CONFIDENCE_BIAS = Math.log(0.01 / 0.99);
+    /** Bound of the heads' width and height logits (see {@link BoundedActivation}). */
     static final double HEAD_BOUND = 4.0;
 
     private YoloModel() {
@@ -93,7 +101,7 @@ public final class YoloModel {
         Anchors anchors = Anchors.forImageSize(imageSize);
         for (int s = 0; s < 3; s++) {
             g.addLayer("head" + Anchors.STRIDES[s], new ConvolutionLayer.Builder(1, 1)
-                    .nOut(Anchors.PER_SCALE * (5 + numClasses)).activation(new BoundedActivation(HEAD_BOUND))
+                    .nOut(Anchors.PER_SCALE * (5 + numClasses)).activation(new BoundedActivation(HEAD_BOUND, 5 + numClasses))
                     .weightInit(WeightInit.XAVIER).build(), features[s]);
             g.addLayer(OUTPUTS[s], new Yolo2OutputLayer.Builder().boundingBoxPriors(anchors.priorsGridUnits(s)).build(),
                     "head" + Anchors.STRIDES[s]);
@@ -101,6 +109,12 @@ public final class YoloModel {
         g.setOutputs(OUTPUTS);
         ComputationGraph net = new ComputationGraph(g.build());
         net.init();
+        for (int s = 0; s < 3; s++) {
+            INDArray bias = net.getLayer("head" + Anchors.STRIDES[s]).getParam("b");
+            for (int prior = 0; prior < Anchors.PER_SCALE; prior++) {
+                bias.putScalar(prior * (5 + numClasses) + 4, CONFIDENCE_BIAS);
+            }
+        }
         return net;
     }
 

@@ -1,0 +1,34 @@
+package io.github.dl4jcnnplugins.samples.yolo;
+
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.executioner.OpExecutioner;
+import org.nd4j.linalg.dataset.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.profiler.OpProfiler;
+
+/** Op-level profile of YOLO training iterations (not a test). args: size width batch asff iters */
+public class OpProfileMain {
+    public static void main(String[] a) {
+        int size = Integer.parseInt(a[0]), width = Integer.parseInt(a[1]), batch = Integer.parseInt(a[2]);
+        boolean asff = Boolean.parseBoolean(a[3]);
+        int iters = Integer.parseInt(a[4]);
+        ComputationGraph net = YoloModel.build(size, width, 4, asff, 1e-3, 1);
+        INDArray x = Nd4j.rand(batch, 3, size, size);
+        INDArray[] y = new INDArray[3];
+        int[] st = {8, 16, 32};
+        for (int k = 0; k < 3; k++) {
+            y[k] = Nd4j.zeros(batch, 8, size / st[k], size / st[k]);
+        }
+        MultiDataSet m = new MultiDataSet(new INDArray[]{x}, y);
+        net.fit(m);
+        net.fit(m);
+        Nd4j.getExecutioner().setProfilingMode(OpExecutioner.ProfilingMode.ALL);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < iters; i++) {
+            net.fit(m);
+        }
+        System.out.printf("fit %.3f s/iter%n", (System.nanoTime() - t0) / 1e9 / iters);
+        OpProfiler.getInstance().printOutDashboard();
+    }
+}
