@@ -66,7 +66,8 @@ public final class YoloAsff implements Callable<Integer> {
     @Option(names = "--batch", description = "Images per minibatch (default ${DEFAULT-VALUE}).")
     int batch = 16;
 
-    @Option(names = "--lr", description = "Adam learning rate (default ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", description = "Peak Adam learning rate: linear warm-up, then linear decay to 5% over the "
+            + "run's --epochs (default ${DEFAULT-VALUE}).")
     double learningRate = 1e-3;
 
     @Option(names = "--train-images", description = "Generated training images (default ${DEFAULT-VALUE}).")
@@ -104,6 +105,7 @@ public final class YoloAsff implements Callable<Integer> {
     static final int MAX_PER_IMAGE = 100;
 
     private final Object trainLock = new Object();
+    private long parameters;
     private volatile boolean stopping;
     /** Minibatches of the current epoch already trained (for a checkpoint on Ctrl-C) and to skip on resume. */
     private int batchesDone;
@@ -164,8 +166,13 @@ public final class YoloAsff implements Callable<Integer> {
             System.out.println("resumed after epoch " + startEpoch + (skipBatches > 0 ? " and " + skipBatches + " minibatches of the next"
                     : "") + " from " + checkpoint.toAbsolutePath());
         } else {
-            net = YoloModel.build(imageSize, width, train.classes().size(), !noAsff, learningRate, seed);
+            int perEpoch = (train.items().size() + batch - 1) / batch;
+            if (maxIterations > 0) {
+                perEpoch = Math.min(perEpoch, maxIterations);
+            }
+            net = YoloModel.build(imageSize, width, train.classes().size(), !noAsff, learningRate, epochs * perEpoch, seed);
         }
+        parameters = net.params().length();
         System.out.printf(Locale.ROOT, "model: YOLOv3 %s, width %d, %d parameters, input %dx%d, %d classes%n",
                 noAsff ? "with the plain pyramid (--no-asff)" : "with ASFF at each level", width, net.params().length(),
                 imageSize, imageSize, train.classes().size());
@@ -381,6 +388,7 @@ public final class YoloAsff implements Callable<Integer> {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("seed", seed);
         m.put("configuration", configuration());
+        m.put("parameters", parameters);
         m.put("classes", classes);
         m.put("epochs", history);
         RunFiles.writeJson(out.resolve("metrics.json"), m);

@@ -21,6 +21,10 @@ import org.nd4j.linalg.activations.impl.ActivationLReLU;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.schedule.FixedSchedule;
+import org.nd4j.linalg.schedule.ISchedule;
+import org.nd4j.linalg.schedule.MapSchedule;
+import org.nd4j.linalg.schedule.ScheduleType;
 
 /**
  * The detector: a small Darknet-style backbone, the YOLOv3 top-down pyramid (strides 8, 16, 32), an
@@ -57,6 +61,38 @@ public final class YoloModel {
     }
 
     public static ComputationGraph build(int imageSize, int width, int numClasses, boolean asff, double learningRate, long seed) {
+        return build(imageSize, width, numClasses, asff, learningRate, 0, seed);
+    }
+
+    /**
+     * The Adam learning rate over {@code totalIterations} minibatches: a linear warm-up over the first 5% (at most
+     * 20 minibatches), then a linear decay in 20 steps to 5% of {@code learningRate}, which it keeps afterwards
+     * (e.g. when a resumed run trains longer). {@code totalIterations <= 0}: constant. Built from DL4J's
+     * {@link MapSchedule} so that it serialises with the model.
+     */
+    public static ISchedule learningRateSchedule(double learningRate, int totalIterations) {
+        if (totalIterations <= 0) {
+            return new FixedSchedule(learningRate);
+        }
+        MapSchedule.Builder b = new MapSchedule.Builder(ScheduleType.ITERATION);
+        int warmup = Math.max(1, Math.min(20, totalIterations / 20));
+        for (int i = 0; i < warmup; i++) {
+            b.add(i, learningRate * (i + 1) / warmup);
+        }
+        int steps = 20;
+        for (int k = 0; k < steps; k++) {
+            int at = warmup + (int) ((long) k * (totalIterations - warmup) / steps);
+            if (k == 0 || at > warmup) {
+                b.add(at, learningRate * Math.max(0.05, 1.0 - (double) k / steps));
+            }
+        }
+        b.add(Math.max(warmup + 1, totalIterations), learningRate * 0.05);
+        return b.build();
+    }
+
+    /** As above, with {@link #learningRateSchedule(double, int)} over {@code totalIterations} minibatches. */
+    public static ComputationGraph build(int imageSize, int width, int numClasses, boolean asff, double learningRate,
+                                         int totalIterations, long seed) {
         if (imageSize % 32 != 0) {
             throw new IllegalArgumentException("image size must be a multiple of 32 (the coarsest stride); got " + imageSize);
         }
@@ -64,7 +100,7 @@ public final class YoloModel {
             throw new IllegalArgumentException("width must be at least 2; got " + width);
         }
         ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder()
-                .seed(seed).dataType(DataType.FLOAT).updater(new Adam(learningRate)).weightInit(WeightInit.RELU)
+                .seed(seed).dataType(DataType.FLOAT).updater(new Adam(learningRateSchedule(learningRate, totalIterations))).weightInit(WeightInit.RELU)
                 .convolutionMode(ConvolutionMode.Same).l2(5e-4)
                 .gradientNormalization(GradientNormalization.RenormalizeL2PerLayer)
                 .graphBuilder()

@@ -28,6 +28,15 @@ public class DiagnoseMain {
                     split, d.items().size(), gts.size(), dets.size(), MeanAveragePrecision.map(dets, gts, c, 0.5),
                     MeanAveragePrecision.map(agn, gagn, 1, 0.5), MeanAveragePrecision.map(agn, gagn, 1, 0.3),
                     MeanAveragePrecision.map(dets, gts, c, 0.3));
+            for (int img = 0; img < 2; img++) {
+                final int im = img;
+                System.out.println("  image " + img + " truth:");
+                gts.stream().filter(g -> g.image() == im).forEach(g -> System.out.printf("     cls %d %s%n", g.cls(), g.box()));
+                System.out.println("  top detections:");
+                dets.stream().filter(x -> x.image() == im).sorted((p, q) -> Double.compare(q.score(), p.score())).limit(8)
+                        .forEach(x -> System.out.printf("     cls %d score %.3f best IoU %.2f %s%n", x.cls(), x.score(),
+                                gts.stream().filter(g -> g.image() == im).mapToDouble(g -> g.box().iou(x.box())).max().orElse(0), x.box()));
+            }
             double sumBest = 0; int hit5 = 0; double sumRank = 0;
             for (GroundTruth g : gts) {
                 double best = 0; double bestScore = 0;

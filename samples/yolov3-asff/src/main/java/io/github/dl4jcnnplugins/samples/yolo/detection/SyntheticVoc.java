@@ -117,7 +117,7 @@ public final class SyntheticVoc {
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
         background(g, rnd);
         double scale = size / 128.0;
-        double[][] bands = {{8, 20}, {20, 44}, {44, 100}};
+        double[][] bands = {{12, 24}, {24, 48}, {48, 96}};
         int n = minObjects + rnd.nextInt(maxObjects - minObjects + 1);
         List<Obj> objs = new ArrayList<>();
         List<Box> placed = new ArrayList<>();
@@ -145,7 +145,7 @@ public final class SyntheticVoc {
                 int cls = rnd.nextInt(CLASSES.size());
                 Shape shape = shape(CLASSES.get(cls), x, y, w, h);
                 Color c = Color.getHSBColor(rnd.nextFloat(), 0.65f + 0.35f * rnd.nextFloat(), 0.75f + 0.25f * rnd.nextFloat());
-                g.setColor(rnd.nextBoolean() ? c : c.darker().darker());
+                g.setColor(c);
                 if (rnd.nextDouble() < 0.6) {
                     g.fill(shape);
                 } else {

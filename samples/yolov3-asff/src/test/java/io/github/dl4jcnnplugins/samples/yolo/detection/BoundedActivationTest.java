@@ -57,7 +57,7 @@ class BoundedActivationTest {
 
     @Test
     void periodZeroBoundsEverything() {
-        INDArray y = new BoundedActivation(4).getActivation(Nd4j.valueArrayOf(new long[]{1, 7}, DataType.DOUBLE, 3.0), true);
+        INDArray y = new BoundedActivation(4).getActivation(Nd4j.valueArrayOf(new long[]{1, 7}, 3.0, DataType.DOUBLE), true);
         assertEquals(4 * Math.tanh(0.75), y.maxNumber().doubleValue(), 1e-12);
         assertEquals(4 * Math.tanh(0.75), y.minNumber().doubleValue(), 1e-12);
     }
