@@ -58,17 +58,17 @@ public final class YoloAsff implements Callable<Integer> {
     int imageSize = 128;
 
     @Option(names = "--width", description = "Backbone width: channels of the first convolution (default ${DEFAULT-VALUE}).")
-    int width = 16;
+    int width = 8;
 
     @Option(names = "--epochs", description = "Training epochs (default ${DEFAULT-VALUE}).")
-    int epochs = 10;
+    int epochs = 13;
 
     @Option(names = "--batch", description = "Images per minibatch (default ${DEFAULT-VALUE}).")
     int batch = 16;
 
     @Option(names = "--lr", description = "Peak Adam learning rate: linear warm-up, then linear decay to 5% over the "
             + "run's --epochs (default ${DEFAULT-VALUE}).")
-    double learningRate = 1e-3;
+    double learningRate = 2e-3;
 
     @Option(names = "--train-images", description = "Generated training images (default ${DEFAULT-VALUE}).")
     int trainImages = 320;
