@@ -4,10 +4,14 @@ import io.github.dl4jcnnplugins.base.QuietStdout;
 import io.github.dl4jcnnplugins.conv.Rfb;
 import io.github.dl4jcnnplugins.pyramid.Aspp;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
+import io.github.dl4jcnnplugins.torch.ReferenceModules;
+import io.github.dl4jcnnplugins.torch.ReferenceRunner;
+import io.github.dl4jcnnplugins.torch.StateDictImport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -15,6 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -67,30 +72,44 @@ class DilatedConvTest {
     @ParameterizedTest
     @MethodSource("cases")
     void spaceToBatchEqualsTheZeroSpreadKernel(Case c) {
+        compare(c, DataType.DOUBLE, 1e-12);
+    }
+
+    /**
+     * Float32, where the oneDNN builds run their kernels (they have no float64 convolution, so there the double
+     * checks exercise libnd4j's own code).
+     */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void spaceToBatchEqualsTheZeroSpreadKernelInFloat(Case c) {
+        compare(c, DataType.FLOAT, 1e-5);
+    }
+
+    private static void compare(Case c, DataType type, double tolerance) {
         Nd4j.getRandom().setSeed(7);
-        INDArray x = Nd4j.randn(DataType.DOUBLE, c.n, c.c, c.h, c.w);
-        INDArray w = Nd4j.randn(DataType.DOUBLE, c.out, c.c / c.groups, c.kH, c.kW);
-        INDArray b = Nd4j.randn(DataType.DOUBLE, c.out);
+        INDArray x = Nd4j.randn(type, c.n, c.c, c.h, c.w);
+        INDArray w = Nd4j.randn(type, c.out, c.c / c.groups, c.kH, c.kW);
+        INDArray b = Nd4j.randn(type, c.out);
         Conv.Spec spec = c.spec();
         long oh = spec.outH(c.h);
         long ow = spec.outW(c.w);
-        INDArray upstream = Nd4j.randn(DataType.DOUBLE, c.n, c.out, oh, ow);
+        INDArray upstream = Nd4j.randn(type, c.n, c.out, oh, ow);
 
         Map<String, INDArray> ours = run(x, w, b, upstream, c, true);
         int sh = c.dH * (c.kH - 1) + 1;
         int sw = c.dW * (c.kW - 1) + 1;
-        INDArray spread = Nd4j.zeros(DataType.DOUBLE, c.out, c.c / c.groups, sh, sw);
+        INDArray spread = Nd4j.zeros(type, c.out, c.c / c.groups, sh, sw);
         spread.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, c.dH, sh),
                 NDArrayIndex.interval(0, c.dW, sw)).assign(w);
         Map<String, INDArray> ref = run(x, spread, b, upstream, c, false);
 
         assertArrayEquals(new long[]{c.n, c.out, oh, ow}, ours.get("y").shape());
-        assertClose(ref.get("y"), ours.get("y"), "output");
-        assertClose(ref.get("x"), ours.get("x"), "input gradient");
+        assertClose(ref.get("y"), ours.get("y"), "output", tolerance);
+        assertClose(ref.get("x"), ours.get("x"), "input gradient", tolerance);
         assertClose(ref.get("w").get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, c.dH, sh),
-                NDArrayIndex.interval(0, c.dW, sw)), ours.get("w"), "weight gradient");
+                NDArrayIndex.interval(0, c.dW, sw)), ours.get("w"), "weight gradient", tolerance);
         if (c.bias) {
-            assertClose(ref.get("b"), ours.get("b"), "bias gradient");
+            assertClose(ref.get("b"), ours.get("b"), "bias gradient", tolerance);
         }
     }
 
@@ -118,9 +137,9 @@ class DilatedConvTest {
         return out;
     }
 
-    private static void assertClose(INDArray expected, INDArray actual, String what) {
+    private static void assertClose(INDArray expected, INDArray actual, String what, double tolerance) {
         double err = PluginHarness.relativeError(expected, actual);
-        assertTrue(err < 1e-12, what + ": relative error " + err);
+        assertTrue(err < tolerance, what + ": relative error " + err);
     }
 
     @Test
@@ -146,6 +165,36 @@ class DilatedConvTest {
                 Conv.DILATED_PROPERTY, "auto, native, space_to_batch", "got 'fast'");
         assertEquals(Conv.Dilated.SPACE_TO_BATCH, Conv.parseDilated("space-to-batch"));
         assertEquals(Conv.Dilated.AUTO, Conv.parseDilated(null));
+    }
+
+    /**
+     * ASPP and RFB in float32 (the precision the oneDNN builds accelerate) against the PyTorch goldens, with the
+     * current (AUTO) strategy: space-to-batch on a oneDNN build, the native op elsewhere. Float tolerance.
+     */
+    @Test
+    void asppAndRfbMatchPyTorchInFloat() {
+        for (String module : List.of("ASPP", "RFB")) {
+            for (String name : PluginHarness.goldenNames(module)) {
+                PluginHarness.Golden g = PluginHarness.golden(name);
+                List<INDArray> inputs = new ArrayList<>();
+                List<long[]> shapes = new ArrayList<>();
+                for (int i = 0; g.arrays().containsKey("input." + i); i++) {
+                    inputs.add(g.arrays().get("input." + i).castTo(DataType.FLOAT));
+                    shapes.add(inputs.get(i).shape());
+                }
+                ComputationGraph net = ReferenceRunner.network(ReferenceModules.create(g.module(), g.args()), shapes,
+                        DataType.FLOAT);
+                StateDictImport.load(net, ReferenceRunner.VERTEX, g.arrays(), "");
+                Map<String, INDArray> ours = ReferenceRunner.run(net, inputs.toArray(new INDArray[0]),
+                        g.arrays().get("grad.upstream"));
+                for (Map.Entry<String, INDArray> e : ours.entrySet()) {
+                    INDArray ref = g.arrays().get(e.getKey());
+                    if (ref != null) {
+                        assertClose(ref, e.getValue(), name + " " + e.getKey() + " (float32)", 1e-4);
+                    }
+                }
+            }
+        }
     }
 
     /** ASPP and RFB through space-to-batch on any build: golden parity with PyTorch and a gradient check. */
