@@ -187,10 +187,17 @@ class DilatedConvTest {
                 StateDictImport.load(net, ReferenceRunner.VERTEX, g.arrays(), "");
                 Map<String, INDArray> ours = ReferenceRunner.run(net, inputs.toArray(new INDArray[0]),
                         g.arrays().get("grad.upstream"));
+                // Some gradients are zero up to rounding (a BatchNorm bias feeding another BatchNorm), where
+                // float32 leaves residues: scales are floored at 1e-2 of the case's largest gradient.
+                double gradScale = g.arrays().entrySet().stream().filter(e -> e.getKey().startsWith("grad."))
+                        .mapToDouble(e -> e.getValue().amaxNumber().doubleValue()).max().orElse(1);
                 for (Map.Entry<String, INDArray> e : ours.entrySet()) {
                     INDArray ref = g.arrays().get(e.getKey());
                     if (ref != null) {
-                        assertClose(ref, e.getValue(), name + " " + e.getKey() + " (float32)", 1e-4);
+                        double diff = ref.sub(e.getValue().castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+                        double floor = e.getKey().startsWith("grad.") ? 1e-2 * gradScale : 0;
+                        double err = diff / Math.max(ref.amaxNumber().doubleValue(), floor);
+                        assertTrue(err < 1e-4, name + " " + e.getKey() + " (float32): relative error " + err);
                     }
                 }
             }
