@@ -52,7 +52,8 @@ def pct(rows, v, i):
     base = rows.get("plain")
     if base is None or v not in rows:
         return "-"
-    return f"{100 * (rows[v][i] / base[i] - 1):+.2f}%"
+    x = 100 * (rows[v][i] / base[i] - 1)
+    return f"{x:+.2f}%" if abs(x) >= 0.1 or x == 0 else f"{x:+.4f}%"
 
 print()
 print("| variant | params | params added | GMAC | MACs added | PyTorch fwd ms | added | PyTorch fwd+bwd ms | added "

@@ -138,7 +138,10 @@ w("| case | module | input | PyTorch fwd ms | DL4J fwd ms | DL4J/PyTorch fwd | P
 w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 def gflops(mac, factor, ms):
-    return "-" if mac is None or ms is None or ms <= 0 else f"{factor * mac / ms / 1e6:.0f}"
+    if mac is None or ms is None or ms <= 0:
+        return "-"
+    v = factor * mac / ms / 1e6
+    return f"{v:.1f}" if v < 10 else f"{v:.0f}"
 
 for name in list(tt) + [n for n in dt if n not in tt]:
     t, d = tt.get(name, {}), dt.get(name, {})
