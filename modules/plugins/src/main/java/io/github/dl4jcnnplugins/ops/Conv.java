@@ -18,8 +18,8 @@ import java.util.Locale;
  * convolutions are one convolution per group on channel slices, concatenated (both have checked gradients).
  *
  * <p><b>Dilated convolutions.</b> The oneDNN builds of ND4J 1.0.0-M2.1 ({@code nd4j-native} classifiers
- * {@code *-onednn*}) fail on every dilated convolution ("could not create a descriptor for a dilated convolution
- * forward propagation primitive"). A stride-1 dilated convolution can instead be computed as <i>space-to-batch</i>:
+ * {@code *-onednn*}) fail on every dilated {@code conv2d} in SameDiff ("could not create a descriptor for a dilated
+ * convolution forward propagation primitive"; DL4J's own {@code ConvolutionLayer} is not affected). A stride-1 dilated convolution can instead be computed as <i>space-to-batch</i>:
  * the output pixels {@code o = q d + a} of a dilation-{@code d} convolution only read the input pixels
  * {@code = a (mod d)}, so the {@code d x d} interleaved sub-grids of the (zero-padded) input are stacked on the
  * batch axis, convolved with the same weights at dilation 1 (padding {@code p / d}), and interleaved back. It is
