@@ -3,9 +3,13 @@
 # this machine, in one go; writes BENCHMARKS.md at the repository root.
 #
 #   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--retries N] [--only NAME...] [--out FILE]
+#                         [--classifier C]
 #
 # Defaults: 2 threads, 10 runs after 3 warm-ups, a case with bg% > 5 re-timed up to 3 times after 20 s (as
-# bench_torch.py), every case of bench_cases.json.
+# bench_torch.py), every case of bench_cases.json, the default ND4J build (--classifier linux-x86_64-onednn etc.
+# builds bin/plugins with -Dnd4j.classifier=C). GFLOP/s = nominal MACs of the case (benchmarks/macs.py, counted on
+# the PyTorch module) x 2 / fwd time, x 6 / fwd+bwd time, for the conv-heavy cases. A "## Notes" section at the end
+# of an existing FILE is kept.
 # Needs Debian's python3-torch for the reference half (apt-get install -y python3-torch python3-torchvision) and
 # ../shared/reference beside this checkout (or REFERENCE=dir). Python is used only here, never by the build or the
 # tests. Both benches report bg% (CPU used by other processes while a case ran): on a shared machine read every row
@@ -14,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ref=${REFERENCE:-$root/../shared/reference}
 py=${PYTHON:-/usr/bin/python3}
-threads=2 runs=10 warmup=3 retries=3 out="$root/BENCHMARKS.md" only=()
+threads=2 runs=10 warmup=3 retries=3 out="$root/BENCHMARKS.md" only=() classifier=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
@@ -22,8 +26,9 @@ while [ $# -gt 0 ]; do
         --warmup) warmup=$2; shift 2 ;;
         --retries) retries=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
+        --classifier) classifier=$2; shift 2 ;;
         --only) shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do only+=("$1"); shift; done ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -35,19 +40,38 @@ trap 'rm -rf "$tmp"' EXIT
 onlyargs=()
 [ ${#only[@]} -gt 0 ] && onlyargs=(--only "${only[@]}")
 
+"$py" "$root/benchmarks/macs.py" --reference "$ref" > "$tmp/macs.txt"
 echo "compare.sh: PyTorch reference ($threads threads) ..." >&2
 start=$(date -u +%Y-%m-%dT%H:%MZ); load0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$py" "$ref/bench_torch.py" --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" --warmup "$warmup" \
     --retries "$retries" "${onlyargs[@]}" | tee "$tmp/torch.txt" >&2
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "compare.sh: DL4J (bin/plugins bench, $threads threads) ..." >&2
-OMP_NUM_THREADS=$threads "$root/bin/plugins" bench --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" \
+extra="${MVN_OPTS_EXTRA:-}"
+[ -n "$classifier" ] && extra="$extra -Dnd4j.classifier=$classifier"
+MVN_OPTS_EXTRA="$extra" OMP_NUM_THREADS=$threads "$root/bin/plugins" bench --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" \
     --warmup "$warmup" --retries "$retries" "${onlyargs[@]}" | tee "$tmp/dl4j.txt" >&2
 load2=$(cut -d' ' -f1-3 /proc/loadavg)
 
-"$py" - "$tmp/torch.txt" "$tmp/dl4j.txt" "$out" "$start" "$threads" "$runs" "$warmup" "$retries" "$load0" "$load1" "$load2" <<'PY'
-import platform, re, subprocess, sys
-torch_file, dl4j_file, out, start, threads, runs, warmup, retries, load0, load1, load2 = sys.argv[1:]
+"$py" - "$tmp/torch.txt" "$tmp/dl4j.txt" "$out" "$start" "$threads" "$runs" "$warmup" "$retries" "$load0" "$load1" "$load2" \
+    "$tmp/macs.txt" "$classifier" <<'PY'
+import os, platform, re, subprocess, sys
+(torch_file, dl4j_file, out, start, threads, runs, warmup, retries, load0, load1, load2, macs_file,
+ classifier) = sys.argv[1:]
+
+# Modules whose time is mostly convolutions / matrix products: the ones with a GFLOP/s column.
+CONV_HEAVY = {"NonLocal", "ASPP", "GhostModule", "RFB", "ASFF", "CoordConv", "DeformConv2d"}
+macs = {}
+for line in open(macs_file):
+    f = line.split()
+    if len(f) == 3 and not line.startswith("#") and f[0] != "name":
+        macs[f[0]] = float(f[2]) * 1e9
+notes = ""
+if os.path.exists(out):
+    text = open(out).read()
+    i = text.find("\n## Notes")
+    if i >= 0:
+        notes = text[i + 1:]
 
 def rows(path):
     header, table = [], {}
@@ -92,7 +116,8 @@ lines = []
 w = lines.append
 w("# Benchmarks: DL4J plug-ins vs the PyTorch reference (CPU)")
 w("")
-w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup} --retries {retries}` on {start}. "
+opt = f" --classifier {classifier}" if classifier else ""
+w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup} --retries {retries}{opt}` on {start}. "
   "Both halves ran on the same machine, one after the other; each prints its own bg% (CPU used by other "
   "processes while the case ran, % of all CPUs). **A row with a high bg% was disturbed** and its time is "
   "not a property of the code: compare ratios only between rows with low bg% on both sides.")
@@ -108,19 +133,33 @@ w(f"| timing | float32, train mode, median of {runs} runs after {warmup} warm-up
   "fwd+bwd = forward + backward of a fixed random upstream gradient, inputs requiring grad |")
 w("")
 w("| case | module | input | PyTorch fwd ms | DL4J fwd ms | DL4J/PyTorch fwd | PyTorch fwd+bwd ms | DL4J fwd+bwd ms "
-  "| DL4J/PyTorch fwd+bwd | PyTorch bg% | DL4J bg% | DL4J peak MB |")
-w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  "| DL4J/PyTorch fwd+bwd | GMAC | GFLOP/s fwd PyTorch / DL4J | GFLOP/s fwd+bwd PyTorch / DL4J "
+  "| PyTorch bg% | DL4J bg% | DL4J peak MB |")
+w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+def gflops(mac, factor, ms):
+    if mac is None or ms is None or ms <= 0:
+        return "-"
+    v = factor * mac / ms / 1e6
+    return f"{v:.1f}" if v < 10 else f"{v:.0f}"
+
 for name in list(tt) + [n for n in dt if n not in tt]:
     t, d = tt.get(name, {}), dt.get(name, {})
     m = t.get("module") or d.get("module")
     shp = (t.get("shapes") or d.get("shapes") or "").replace(",", ", ")
     dfwd = f(d.get("fwd")) if d.get("fwd") is not None else (d.get("text") or "-")
+    mac = macs.get(name) if m in CONV_HEAVY else None
+    gf = "-" if mac is None else f"{gflops(mac, 2, t.get('fwd'))} / {gflops(mac, 2, d.get('fwd'))}"
+    gfb = "-" if mac is None else f"{gflops(mac, 6, t.get('fb'))} / {gflops(mac, 6, d.get('fb'))}"
     w(f"| {name} | {m} | {shp} | {f(t.get('fwd'))} | {dfwd} | {ratio(d.get('fwd'), t.get('fwd'))} | {f(t.get('fb'))} "
-      f"| {f(d.get('fb'))} | {ratio(d.get('fb'), t.get('fb'))} | {f(t.get('bg'), '{:.1f}')} | {f(d.get('bg'), '{:.1f}')} "
-      f"| {f(d.get('peak'), '{:.0f}')} |")
+      f"| {f(d.get('fb'))} | {ratio(d.get('fb'), t.get('fb'))} | {f(mac / 1e9, '{:.2f}') if mac else '-'} | {gf} | {gfb} "
+      f"| {f(t.get('bg'), '{:.1f}')} | {f(d.get('bg'), '{:.1f}')} | {f(d.get('peak'), '{:.0f}')} |")
 w("")
 w("DL4J peak MB: growth of the process's resident memory during one extra untimed forward+backward "
-  "(see the `# memory:` line of the raw output below).")
+  "(see the `# memory:` line of the raw output below). GMAC: nominal multiply-accumulates of one forward "
+  "(`benchmarks/macs.py`: convolutions, linear layers, matrix products, deformable convolutions, counted on the "
+  "PyTorch module); GFLOP/s = 2 x MAC / fwd time and 6 x MAC / fwd+bwd time, the same work credited to both sides, "
+  "for the conv-heavy modules only.")
 w("")
 w("## Raw output")
 w("")
@@ -133,6 +172,9 @@ w("DL4J (`bin/plugins bench`):")
 w("```")
 lines.extend(l.rstrip("\n") for l in open(dl4j_file))
 w("```")
-open(out, "w").write("\n".join(lines) + "\n")
+text = "\n".join(lines) + "\n"
+if notes:
+    text += "\n" + notes
+open(out, "w").write(text)
 print(f"compare.sh: wrote {out}", file=sys.stderr)
 PY

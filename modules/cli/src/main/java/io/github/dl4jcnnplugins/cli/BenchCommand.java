@@ -177,6 +177,7 @@ final class BenchCommand implements Callable<Integer> {
                 + ", threads " + Nd4j.getEnvironment().maxThreads()
                 + " (OMP_NUM_THREADS " + (omp == null ? "unset" : omp) + ")"
                 + ", cpu: " + SystemInfo.cpuModel());
+        out.println("# " + SystemInfo.nativeBuild());
         out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up; "
                 + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
                 + "both driven through the plug-in's graph vertex");

@@ -26,7 +26,7 @@ import java.io.StringWriter;
         mixinStandardHelpOptions = true,
         versionProvider = PluginsCli.Version.class,
         description = "dl4j-cnn-plugins: parity runs against the PyTorch reference and CPU benchmarks.",
-        subcommands = {ForwardCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {ForwardCommand.class, BenchCommand.class, BackboneCommand.class, CommandLine.HelpCommand.class},
         footer = {"",
                 "Examples:",
                 "  bin/plugins forward --dir modules/plugins/src/test/resources/goldens",

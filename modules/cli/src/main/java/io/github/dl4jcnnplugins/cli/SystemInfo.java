@@ -1,14 +1,24 @@
 package io.github.dl4jcnnplugins.cli;
 
+import io.github.dl4jcnnplugins.ops.Conv;
+
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Versions and machine facts for headers and {@code --version}. */
 final class SystemInfo {
+    /** {@code nd4j-native-1.0.0-M2.1-linux-x86_64-onednn-avx2.jar}: group 1 is the classifier. */
+    private static final Pattern NATIVE_JAR =
+            Pattern.compile("nd4j-native-\\d[^/\\\\]*?-((?:linux|macosx|windows|android)-[^/\\\\]+)\\.jar$");
+
     private SystemInfo() {
     }
 
@@ -29,6 +39,29 @@ final class SystemInfo {
             // fall through
         }
         return "unknown";
+    }
+
+    /**
+     * The ND4J native builds on the class path and whether oneDNN is in use, e.g.
+     * {@code "nd4j-native linux-x86_64 + linux-x86_64-onednn-avx2, oneDNN on"}: JavaCPP loads the most specific
+     * build its CPU supports, and with oneDNN in it {@code Conv} computes dilated convolutions as space-to-batch.
+     */
+    static String nativeBuild() {
+        List<String> builds = new ArrayList<>();
+        for (String entry : System.getProperty("java.class.path", "").split(File.pathSeparator)) {
+            Matcher m = NATIVE_JAR.matcher(entry);
+            if (m.find()) {
+                builds.add(m.group(1));
+            }
+        }
+        String oneDnn;
+        try {
+            oneDnn = Conv.oneDnnActive() ? "on" : "off";
+        } catch (RuntimeException | LinkageError e) {
+            oneDnn = "unknown";
+        }
+        return "nd4j-native " + (builds.isEmpty() ? "?" : String.join(" + ", builds)) + ", oneDNN " + oneDnn
+                + ", dilated convolutions " + Conv.dilatedStrategy();
     }
 
     /** The CPU model name from /proc/cpuinfo. */

@@ -192,9 +192,11 @@ public class DeformConv2d extends PluginLayer {
         long[] s = ctx.inputShape(0);
         long k = taps();
         long og = offsetGroups;
-        SDVariable offset = Conv.conv2d(sd, x, p.get(OFFSET_WEIGHT), p.get(OFFSET_BIAS), nIn, 2 * og * k, spec(1));
+        SDVariable offset = Conv.conv2d(sd, x, p.get(OFFSET_WEIGHT), p.get(OFFSET_BIAS), nIn, 2 * og * k, spec(1),
+                s[2], s[3]);
         SDVariable mask = modulation
-                ? sd.nn().sigmoid(Conv.conv2d(sd, x, p.get(MASK_WEIGHT), p.get(MASK_BIAS), nIn, og * k, spec(1)))
+                ? sd.nn().sigmoid(Conv.conv2d(sd, x, p.get(MASK_WEIGHT), p.get(MASK_BIAS), nIn, og * k, spec(1),
+                        s[2], s[3]))
                 : null;
         return DeformConv.deformConv2d(sd, x, nIn, s[2], s[3], offset, mask, p.get(WEIGHT),
                 hasBias ? p.get(BIAS) : null, nOut, spec(groups), offsetGroups);

@@ -6,12 +6,26 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.enums.WeightsFormat;
 import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
 import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.NativeOpsHolder;
+
+import java.util.Locale;
 
 /**
  * 2-D convolution on NCHW activations with PyTorch-layout weights {@code [out, in/groups, kH, kW]}.
  *
  * <p>SameDiff has no {@code groups} argument: depthwise convolutions use its depthwise op, other grouped
  * convolutions are one convolution per group on channel slices, concatenated (both have checked gradients).
+ *
+ * <p><b>Dilated convolutions.</b> The oneDNN builds of ND4J 1.0.0-M2.1 ({@code nd4j-native} classifiers
+ * {@code *-onednn*}) fail on every dilated {@code conv2d} in SameDiff ("could not create a descriptor for a dilated
+ * convolution forward propagation primitive"; DL4J's own {@code ConvolutionLayer} is not affected). A stride-1 dilated convolution can instead be computed as <i>space-to-batch</i>:
+ * the output pixels {@code o = q d + a} of a dilation-{@code d} convolution only read the input pixels
+ * {@code = a (mod d)}, so the {@code d x d} interleaved sub-grids of the (zero-padded) input are stacked on the
+ * batch axis, convolved with the same weights at dilation 1 (padding {@code p / d}), and interleaved back. It is
+ * built from reshape, permute, constant padding and slicing only (ops whose gradients are right in M2.1). Which
+ * path a dilated convolution takes is {@link #dilatedStrategy()}; strided dilated convolutions always take the
+ * native op.
  */
 public final class Conv {
     private Conv() {
@@ -46,13 +60,107 @@ public final class Conv {
         }
     }
 
+    /** How a stride-1 dilated convolution is computed (see the class comment). */
+    public enum Dilated {
+        /** Space-to-batch when the loaded ND4J build has oneDNN helpers enabled, else the native op. */
+        AUTO,
+        /** SameDiff's dilated {@code conv2d} (fails on the oneDNN builds of M2.1). */
+        NATIVE,
+        /** Always space-to-batch. */
+        SPACE_TO_BATCH
+    }
+
+    /** System property that sets the initial {@link #dilatedStrategy()}: auto, native or space_to_batch. */
+    public static final String DILATED_PROPERTY = "dl4jcnnplugins.dilatedConv";
+
+    private static volatile Dilated dilated = parseDilated(System.getProperty(DILATED_PROPERTY));
+    private static volatile Boolean oneDnn;
+
+    static Dilated parseDilated(String value) {
+        if (value == null || value.isBlank()) {
+            return Dilated.AUTO;
+        }
+        try {
+            return Dilated.valueOf(value.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("invalid value for system property " + DILATED_PROPERTY
+                    + ": expected one of auto, native, space_to_batch; got '" + value + "'");
+        }
+    }
+
+    /** The current strategy for stride-1 dilated convolutions; read when a plug-in's graph is built. */
+    public static Dilated dilatedStrategy() {
+        return dilated;
+    }
+
     /**
-     * {@code conv2d(x, weight, bias)} as in PyTorch. {@code weight} is {@code [out, in/groups, kH, kW]},
-     * {@code bias} is {@code [out]} or null.
+     * Sets how stride-1 dilated convolutions are built from now on (graphs already built keep theirs).
+     * The initial value comes from the system property {@value #DILATED_PROPERTY}, default {@code AUTO}.
+     */
+    public static void dilatedStrategy(Dilated strategy) {
+        if (strategy == null) {
+            throw new IllegalArgumentException("dilated strategy must not be null");
+        }
+        dilated = strategy;
+    }
+
+    /** True if the loaded ND4J native build was compiled with oneDNN and its helpers are allowed. */
+    public static boolean oneDnnActive() {
+        Boolean built = oneDnn;
+        if (built == null) {
+            String info;
+            try {
+                info = NativeOpsHolder.getInstance().getDeviceNativeOps().buildInfo();
+            } catch (RuntimeException | LinkageError e) {
+                info = "";
+            }
+            built = info != null && info.contains("HAVE_ONEDNN");
+            oneDnn = built;
+        }
+        return built && Nd4j.getEnvironment().helpersAllowed();
+    }
+
+    /** Whether {@link #conv2d} computes this convolution as space-to-batch. */
+    static boolean spaceToBatch(Spec spec) {
+        if ((spec.dH() == 1 && spec.dW() == 1) || spec.sH() != 1 || spec.sW() != 1) {
+            return false;
+        }
+        return switch (dilated) {
+            case NATIVE -> false;
+            case SPACE_TO_BATCH -> true;
+            case AUTO -> oneDnnActive();
+        };
+    }
+
+    /**
+     * {@code conv2d(x, weight, bias)} as in PyTorch, for undilated convolutions (a dilated one needs the input size:
+     * use {@link #conv2d(SameDiff, SDVariable, SDVariable, SDVariable, long, long, Spec, long, long)}).
+     * {@code weight} is {@code [out, in/groups, kH, kW]}, {@code bias} is {@code [out]} or null.
      */
     public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                     long outChannels, Spec spec) {
+        if (spec.dH() != 1 || spec.dW() != 1) {
+            throw new IllegalArgumentException("a dilated convolution (dilation " + spec.dH() + "x" + spec.dW()
+                    + ") needs the input height and width: call Conv.conv2d(..., spec, h, w)");
+        }
+        return conv2d(sd, x, weight, bias, inChannels, outChannels, spec, -1, -1);
+    }
+
+    /**
+     * {@code conv2d(x, weight, bias)} as in PyTorch on {@code x [N, inChannels, height, width]}. {@code weight} is
+     * {@code [out, in/groups, kH, kW]}, {@code bias} is {@code [out]} or null. {@code height} and {@code width} are only
+     * used by a stride-1 dilated convolution computed as space-to-batch.
+     */
+    public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
+                                    long outChannels, Spec spec, long height, long width) {
         int g = spec.groups();
+        if (spaceToBatch(spec)) {
+            if (height < 1 || width < 1) {
+                throw new IllegalArgumentException("a dilated convolution (dilation " + spec.dH() + "x" + spec.dW()
+                        + ") needs the input height and width; got " + height + "x" + width);
+            }
+            return spaceToBatch(sd, x, weight, bias, inChannels, outChannels, spec, height, width);
+        }
         if (g == 1) {
             // conv2d_bp rejects OIYX weights in 1.0.0-M2.1, so give SameDiff its default [kH, kW, in, out].
             SDVariable w = weight.permute(2, 3, 1, 0);
@@ -74,9 +182,69 @@ public final class Conv {
             SDVariable wi = weight.get(SDIndex.interval(i * co, (i + 1) * co), SDIndex.all(), SDIndex.all(), SDIndex.all());
             SDVariable bi = bias == null ? null : bias.get(SDIndex.interval(i * co, (i + 1) * co));
             outs[i] = conv2d(sd, xi, wi, bi, ci, co, new Spec(spec.kH(), spec.kW(), spec.sH(), spec.sW(), spec.pH(),
-                    spec.pW(), spec.dH(), spec.dW(), 1));
+                    spec.pW(), spec.dH(), spec.dW(), 1), height, width);
         }
         return sd.concat(1, outs);
+    }
+
+    /**
+     * How one spatial axis of a stride-1 convolution with kernel {@code k}, padding {@code p} and dilation {@code d}
+     * on {@code size} pixels splits into {@code d} interleaved sub-grids. With {@code p = q d + r}: {@code r} zeros
+     * are added before and {@link #after()} after, so that the padded length is a multiple of {@code d}; each
+     * sub-grid then has {@link #cells()} pixels and is convolved at dilation 1 with padding {@code q}, giving
+     * {@link #subOut()} outputs; interleaved, these are at least {@link #out()} and the rest is cropped.
+     */
+    record SubGrid(long size, int k, int p, int d) {
+        int q() {
+            return p / d;
+        }
+
+        int before() {
+            return p % d;
+        }
+
+        /** The least {@code e >= r} with {@code r + size + e = 0 (mod d)}. */
+        int after() {
+            int r = before();
+            return r + (int) Math.floorMod(-(2L * r + size), (long) d);
+        }
+
+        long cells() {
+            return (before() + size + after()) / d;
+        }
+
+        long subOut() {
+            return cells() + 2L * q() - k + 1;
+        }
+
+        long out() {
+            return Spec.outSize(size, k, 1, p, d);
+        }
+    }
+
+    /** A stride-1 dilated convolution as space-to-batch (see the class comment); groups as {@link #conv2d}. */
+    static SDVariable spaceToBatch(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
+                                   long outChannels, Spec spec, long h, long w) {
+        SubGrid gh = new SubGrid(h, spec.kH(), spec.pH(), spec.dH());
+        SubGrid gw = new SubGrid(w, spec.kW(), spec.pW(), spec.dW());
+        int dh = spec.dH();
+        int dw = spec.dW();
+        SDVariable padded = Pad.pad2d(sd, x, h, w, gh.before(), gh.after(), gw.before(), gw.after(), Pad.Mode.ZERO);
+        // [N, C, ch*dh, cw*dw] -> [N*C, ch, dh, cw, dw] -> [dh, dw, N*C, ch, cw] -> [dh*dw*N, C, ch, cw]
+        // (N and C merged: a rank-5 permutation, which libnd4j copied ~4x faster than rank 6 in isolation)
+        SDVariable batched = padded.reshape(-1, gh.cells(), dh, gw.cells(), dw)
+                .permute(2, 4, 0, 1, 3)
+                .reshape(-1, inChannels, gh.cells(), gw.cells());
+        Spec sub = new Spec(spec.kH(), spec.kW(), 1, 1, gh.q(), gw.q(), 1, 1, spec.groups());
+        SDVariable y = conv2d(sd, batched, weight, bias, inChannels, outChannels, sub, gh.cells(), gw.cells());
+        // [dh*dw*N, O, oh, ow] -> [dh, dw, N*O, oh, ow] -> [N*O, oh, dh, ow, dw] -> [N, O, oh*dh, ow*dw]
+        SDVariable merged = y.reshape(dh, dw, -1, gh.subOut(), gw.subOut())
+                .permute(2, 3, 0, 4, 1)
+                .reshape(-1, outChannels, gh.subOut() * dh, gw.subOut() * dw);
+        if (gh.subOut() * dh == gh.out() && gw.subOut() * dw == gw.out()) {
+            return merged;
+        }
+        return merged.get(SDIndex.all(), SDIndex.all(), SDIndex.interval(0L, gh.out()), SDIndex.interval(0L, gw.out()));
     }
 
     /** A 1x1 convolution without bias as a matrix product: {@code weight} is {@code [out, in, 1, 1]} or {@code [out, in]}. */

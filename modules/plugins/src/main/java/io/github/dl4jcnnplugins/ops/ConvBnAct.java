@@ -91,7 +91,7 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
      */
     public SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, long h, long w) {
         SameDiff sd = ctx.sd();
-        SDVariable y = Conv.conv2d(sd, x, p.get(ParamSpec.key(convName + ".weight")), null, in, out, conv);
+        SDVariable y = Conv.conv2d(sd, x, p.get(ParamSpec.key(convName + ".weight")), null, in, out, conv, h, w);
         y = BatchNorm.apply(ctx, y, p, bnName, out, outH(h) * outW(w), momentum, eps);
         return activate(sd, y, activation);
     }

@@ -136,17 +136,18 @@ public class Aspp extends PluginLayer {
                 pointwise);                                                                        // [N, D, 1, 1]
         SDVariable[] cat = new SDVariable[(int) branches()];
         cat[0] = pooled.mul(sd.constant(Nd4j.ones(ctx.dataType(), 1, 1, s[2], s[3])));         // broadcast to H x W
-        cat[1] = branch(sd, x, p, 1, pointwise);
+        cat[1] = branch(sd, x, p, 1, pointwise, s[2], s[3]);
         for (int i = 0; i < rates.length; i++) {
-            cat[i + 2] = branch(sd, x, p, rates[i], Conv.Spec.of(3, 1, rates[i], rates[i], 1));
+            cat[i + 2] = branch(sd, x, p, rates[i], Conv.Spec.of(3, 1, rates[i], rates[i], 1), s[2], s[3]);
         }
         return Conv.conv2d(sd, sd.concat(1, cat), p.get(OUTPUT_WEIGHT), p.get(OUTPUT_BIAS), nOut * branches(), nOut,
                 pointwise);
     }
 
-    private SDVariable branch(SameDiff sd, SDVariable x, Map<String, SDVariable> p, int rate, Conv.Spec spec) {
+    private SDVariable branch(SameDiff sd, SDVariable x, Map<String, SDVariable> p, int rate, Conv.Spec spec, long h,
+                              long w) {
         return Conv.conv2d(sd, x, p.get(ParamSpec.key(branchWeight(rate))), p.get(ParamSpec.key(branchBias(rate))),
-                nIn, nOut, spec);
+                nIn, nOut, spec, h, w);
     }
 
     /** Builder; defaults are the reference's (depth 256, rates 6, 12, 18). */
