@@ -250,7 +250,7 @@ public final class YoloAsff implements Callable<Integer> {
         spec.put("train_images", trainImages);
         spec.put("val_images", valImages);
         spec.put("seed", seed);
-        spec.put("generator", "SyntheticVoc v1");
+        spec.put("generator", "SyntheticVoc v" + SyntheticVoc.VERSION);
         Path marker = dir.resolve("generated.json");
         if (Files.isRegularFile(marker) && RunFiles.readJson(marker).equals(RunFiles.JSON.readValue(RunFiles.JSON.writeValueAsString(spec), Map.class))) {
             System.out.println("data: reusing the generated data set in " + dir.toAbsolutePath());
