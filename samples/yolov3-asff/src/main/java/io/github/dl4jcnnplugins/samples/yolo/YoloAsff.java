@@ -61,7 +61,7 @@ public final class YoloAsff implements Callable<Integer> {
     int width = 8;
 
     @Option(names = "--epochs", description = "Training epochs (default ${DEFAULT-VALUE}).")
-    int epochs = 13;
+    int epochs = 6;
 
     @Option(names = "--batch", description = "Images per minibatch (default ${DEFAULT-VALUE}).")
     int batch = 16;
@@ -71,7 +71,7 @@ public final class YoloAsff implements Callable<Integer> {
     double learningRate = 2e-3;
 
     @Option(names = "--train-images", description = "Generated training images (default ${DEFAULT-VALUE}).")
-    int trainImages = 320;
+    int trainImages = 800;
 
     @Option(names = "--val-images", description = "Generated held-out images (default ${DEFAULT-VALUE}).")
     int valImages = 96;
