@@ -90,9 +90,7 @@ final class BackboneCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cl, "unknown variant '" + v + "': expected plain, se or cbam");
             }
         }
-        Nd4j.getEnvironment().setMaxThreads(threads);
-        Nd4j.getEnvironment().setMaxMasterThreads(threads);
-        Nd4j.factory().blas().setMaxThreads(threads);
+        BenchCommand.useThreads(threads);
 
         PrintWriter out = cl.getOut();
         String omp = System.getenv("OMP_NUM_THREADS");

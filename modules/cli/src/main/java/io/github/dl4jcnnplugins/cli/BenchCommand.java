@@ -127,9 +127,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<BenchCase> cases = selected(readCases(casesFile));
 
-        Nd4j.getEnvironment().setMaxThreads(threads);
-        Nd4j.getEnvironment().setMaxMasterThreads(threads);
-        Nd4j.factory().blas().setMaxThreads(threads);
+        useThreads(threads);
 
         PrintWriter out = cl.getOut();
         header(out);
@@ -320,6 +318,13 @@ final class BenchCommand implements Callable<Integer> {
         if (v instanceof LayerVertex lv) {
             lv.applyPreprocessorAndSetInput(mgr);
         }
+    }
+
+    /** ND4J's op threads and the BLAS threads (OMP_NUM_THREADS must be set before the JVM starts). */
+    static void useThreads(int threads) {
+        Nd4j.getEnvironment().setMaxThreads(threads);
+        Nd4j.getEnvironment().setMaxMasterThreads(threads);
+        Nd4j.factory().blas().setMaxThreads(threads);
     }
 
     static double median(double[] values) {

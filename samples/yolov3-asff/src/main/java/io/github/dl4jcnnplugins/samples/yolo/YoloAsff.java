@@ -174,7 +174,7 @@ public final class YoloAsff implements Callable<Integer> {
         }
         parameters = net.params().length();
         System.out.printf(Locale.ROOT, "model: YOLOv3 %s, width %d, %d parameters, input %dx%d, %d classes%n",
-                noAsff ? "with the plain pyramid (--no-asff)" : "with ASFF at each level", width, net.params().length(),
+                noAsff ? "with the plain pyramid (--no-asff)" : "with ASFF at each level", width, parameters,
                 imageSize, imageSize, train.classes().size());
 
         YoloBatches batches = new YoloBatches(train, Anchors.forImageSize(imageSize), batch, true, true, seed, 0);

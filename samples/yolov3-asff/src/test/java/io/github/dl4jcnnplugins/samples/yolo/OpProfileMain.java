@@ -1,7 +1,6 @@
 package io.github.dl4jcnnplugins.samples.yolo;
 
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.executioner.OpExecutioner;
 import org.nd4j.linalg.dataset.MultiDataSet;
 import org.nd4j.linalg.factory.Nd4j;
@@ -14,13 +13,7 @@ public class OpProfileMain {
         boolean asff = Boolean.parseBoolean(a[3]);
         int iters = Integer.parseInt(a[4]);
         ComputationGraph net = YoloModel.build(size, width, 4, asff, 1e-3, 1);
-        INDArray x = Nd4j.rand(batch, 3, size, size);
-        INDArray[] y = new INDArray[3];
-        int[] st = {8, 16, 32};
-        for (int k = 0; k < 3; k++) {
-            y[k] = Nd4j.zeros(batch, 8, size / st[k], size / st[k]);
-        }
-        MultiDataSet m = new MultiDataSet(new INDArray[]{x}, y);
+        MultiDataSet m = TimingMain.randomBatch(size, batch);
         net.fit(m);
         net.fit(m);
         Nd4j.getExecutioner().setProfilingMode(OpExecutioner.ProfilingMode.ALL);

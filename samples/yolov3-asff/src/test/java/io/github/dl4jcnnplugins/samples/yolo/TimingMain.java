@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.samples.yolo;
 
+import io.github.dl4jcnnplugins.samples.yolo.detection.Anchors;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.MultiDataSet;
@@ -12,13 +13,8 @@ public class TimingMain {
         boolean asff = Boolean.parseBoolean(a[3]);
         int iters = Integer.parseInt(a[4]);
         ComputationGraph net = YoloModel.build(size, width, 4, asff, 1e-3, 1);
-        INDArray x = Nd4j.rand(batch, 3, size, size);
-        INDArray[] y = new INDArray[3];
-        int[] st = {8, 16, 32};
-        for (int k = 0; k < 3; k++) {
-            y[k] = Nd4j.zeros(batch, 8, size / st[k], size / st[k]);
-        }
-        MultiDataSet m = new MultiDataSet(new INDArray[]{x}, y);
+        MultiDataSet m = randomBatch(size, batch);
+        INDArray x = m.getFeatures(0);
         for (int i = 0; i < iters; i++) {
             long t0 = System.nanoTime();
             net.fit(m);
@@ -27,5 +23,16 @@ public class TimingMain {
             long t2 = System.nanoTime();
             System.out.printf("asff=%s fit %.3f s, output %.3f s%n", asff, (t1 - t0) / 1e9, (t2 - t1) / 1e9);
         }
+    }
+
+    /** Random images and empty labels (4 classes) for the three YOLO outputs: enough to time an iteration. */
+    static MultiDataSet randomBatch(int size, int batch) {
+        INDArray x = Nd4j.rand(batch, 3, size, size);
+        INDArray[] y = new INDArray[3];
+        for (int k = 0; k < 3; k++) {
+            int g = size / Anchors.STRIDES[k];
+            y[k] = Nd4j.zeros(batch, 8, g, g);
+        }
+        return new MultiDataSet(new INDArray[]{x}, y);
     }
 }
