@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.Mul;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
@@ -106,7 +107,7 @@ public class Cbam extends PluginLayer {
         SDVariable pooled = sd.concat(1, refined.mean(true, 1), refined.max(true, 1));          // [N, 2, H, W]
         SDVariable logits = Conv.conv2d(sd, pooled, p.get(SA_CONV_WEIGHT), null, 2, 1,
                 Conv.Spec.of(spatialKernel, 1, spatialKernel / 2));
-        return refined.mul(sd.nn().sigmoid(logits));
+        return Mul.of(sd, refined, sd.nn().sigmoid(logits), 1);
     }
 
     private SDVariable sharedMlp(SameDiff sd, SDVariable v, Map<String, SDVariable> p) {

@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.base;
 import org.deeplearning4j.nn.layers.samediff.DL4JSameDiffMemoryMgr;
 import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.autodiff.listeners.profiler.ProfilingListener;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.TrainingConfig;
@@ -18,6 +19,7 @@ import org.nd4j.linalg.api.ops.impl.layers.ExternalErrorsFunction;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.NoOp;
 
+import java.io.File;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -35,7 +37,8 @@ import java.util.Map;
  *       blending of batch and running statistics), and BatchNorm running statistics registered in the
  *       training graph's {@link PluginContext} are updated once per training forward (PyTorch semantics);</li>
  *   <li>the gradient function is created without SameDiff's per-op stdout lines;</li>
- *   <li>the graph is rebuilt when the spatial size of the input changes (not only the minibatch size).</li>
+ *   <li>the graph is rebuilt when the spatial size of the input changes (not only the minibatch size);</li>
+ *   <li>op-level profiles on request ({@link #TRACE_PROPERTY}).</li>
  * </ul>
  */
 final class PluginGraph {
@@ -45,6 +48,14 @@ final class PluginGraph {
         SDVariable define(PluginContext ctx, List<SDVariable> inputs, Map<String, SDVariable> params);
     }
 
+    /**
+     * System property: a file-name prefix. When set, every plug-in graph built afterwards records SameDiff's op-level
+     * profile (after 2 warm-up runs) to {@code <prefix>-<layer>-<train|infer>-<id>.json}, in Chrome's trace format:
+     * one event per op run with its name and duration in microseconds ({@code benchmarks/optrace.py} sums them).
+     */
+    public static final String TRACE_PROPERTY = "dl4jcnnplugins.trace";
+
+    private final String label;
     private final Definition definition;
     private final List<String> inputNames;
     private final Map<String, long[]> paramShapes;
@@ -58,7 +69,9 @@ final class PluginGraph {
     private Built inferenceGraph;
     private final Map<String, INDArray> lastExposed = new LinkedHashMap<>();
 
-    PluginGraph(Definition definition, List<String> inputNames, Map<String, long[]> paramShapes, DataType dataType) {
+    PluginGraph(String label, Definition definition, List<String> inputNames, Map<String, long[]> paramShapes,
+                DataType dataType) {
+        this.label = label;
         this.definition = definition;
         this.inputNames = List.copyOf(inputNames);
         this.paramShapes = new LinkedHashMap<>(paramShapes);
@@ -122,6 +135,13 @@ final class PluginGraph {
             s.setTrainingConfig(TrainingConfig.builder().skipBuilderValidation(true).updater(new NoOp())
                     .minimize(fn.outputVariable().name()).build());
             epsilon = fn.getGradPlaceholderName();
+        }
+        String trace = System.getProperty(TRACE_PROPERTY);
+        if (trace != null && !trace.isBlank()) {
+            // SameDiff's op-level profiler: one Chrome-trace JSON per graph (name, duration in microseconds per op run)
+            File file = new File(trace + "-" + label + "-" + (training ? "train" : "infer")
+                    + "-" + System.identityHashCode(s) + ".json");
+            s.setListeners(ProfilingListener.builder(file).recordAll().warmup(2).build());
         }
         return new Built(s, c, out.name(), epsilon, shapes);
     }

@@ -32,7 +32,7 @@ public class PluginLayerImpl extends SameDiffLayer implements ExposesIntermediat
     private PluginGraph graph() {
         if (graph == null) {
             PluginLayer p = plugin();
-            graph = new PluginGraph((ctx, in, params) -> p.define(ctx, in.get(0), params),
+            graph = new PluginGraph(String.valueOf(p.getLayerName()), (ctx, in, params) -> p.define(ctx, in.get(0), params),
                     List.of(INPUT_KEY), p.getLayerParams().getParamShapes(), dataType);
         }
         return graph;

@@ -26,7 +26,7 @@ public class PluginVertexImpl extends SameDiffGraphVertex implements ExposesInte
                             INDArray paramsView, boolean initParams, DataType dataType) {
         super(config, graph, name, vertexIndex, paramsView, initParams, dataType);
         this.plugin = config;
-        this.graph = new PluginGraph((ctx, in, params) -> config.define(ctx, in, params), config.inputNames(),
+        this.graph = new PluginGraph(name, (ctx, in, params) -> config.define(ctx, in, params), config.inputNames(),
                 config.getVertexParams().getParamShapes(), dataType);
     }
 

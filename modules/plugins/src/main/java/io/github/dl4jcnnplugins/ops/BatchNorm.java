@@ -34,15 +34,15 @@ public final class BatchNorm {
         String varKey = ParamSpec.key(prefix + ".running_var");
         if (!ctx.training()) {
             // y = x * scale + shift with per-channel scale = gamma / sqrt(running_var + eps)
-            SDVariable scale = gamma.mul(sd.math().rsqrt(p.get(varKey).reshape(1, c, 1, 1).add(eps)));
-            SDVariable shift = beta.sub(p.get(meanKey).reshape(1, c, 1, 1).mul(scale));
-            return x.mul(scale).add(shift);
+            SDVariable scale = Mul.same(sd, gamma, sd.math().rsqrt(p.get(varKey).reshape(1, c, 1, 1).add(eps)));
+            SDVariable shift = beta.sub(Mul.same(sd, p.get(meanKey).reshape(1, c, 1, 1), scale));
+            return Mul.of(sd, x, scale, 0, 2, 3).add(shift);
         }
         SDVariable batchMean = x.mean(true, 0, 2, 3);
         SDVariable centred = x.sub(batchMean);
-        SDVariable batchVar = centred.mul(centred).mean(true, 0, 2, 3);
+        SDVariable batchVar = Mul.same(sd, centred, centred).mean(true, 0, 2, 3);
         ctx.addRunningStatUpdate(meanKey, batchMean, momentum, 0);
         ctx.addRunningStatUpdate(varKey, batchVar, momentum, hw);
-        return centred.mul(gamma.mul(sd.math().rsqrt(batchVar.add(eps)))).add(beta);
+        return Mul.of(sd, centred, Mul.same(sd, gamma, sd.math().rsqrt(batchVar.add(eps))), 0, 2, 3).add(beta);
     }
 }

@@ -101,7 +101,7 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
         return switch (activation) {
             case IDENTITY -> x;
             case RELU -> sd.nn().relu(x, 0);
-            case SWISH -> x.mul(sd.nn().sigmoid(x));
+            case SWISH -> Mul.same(sd, x, sd.nn().sigmoid(x));
             case SIGMOID -> sd.nn().sigmoid(x);
             case TANH -> sd.math().tanh(x);
             default -> throw new IllegalArgumentException("activation " + activation + " is not supported");

@@ -2,16 +2,8 @@ package io.github.dl4jcnnplugins.ops;
 
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.imports.converters.ImportClassMapping;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ops.CustomOpDescriptor;
-import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.exception.ND4JIllegalStateException;
-import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.Collections;
 import java.util.List;
-import java.util.Map;
 
 /**
  * {@code out[i, :] = table[indices[i], :]}: a gather along axis 0 whose gradient is a scatter-add.
@@ -21,18 +13,14 @@ import java.util.Map;
  * {@code shared/notes/samediff-m2.1.md}, Q2), and {@code gatherNd} has none. Here
  * {@code dL/dTable = scatter_add(zeros_like(table), indices, dL/dOut)}, so the memory of both passes grows with the
  * number of gathered rows and the table size, never with their product (unlike a one-hot matrix product).
- *
- * <p>The op has its own name ({@link #OP_NAME}) so that SameDiff, which copies every op through its FlatBuffers
- * form when it builds the gradient function, recreates this class and not {@code Gather}; the name is registered
- * with ND4J's op-name table when this class is loaded. Execution uses the native {@code gather} kernel.
- * Indices get no gradient.
+ * Indices get no gradient. (Why the op needs a name of its own: {@link NativeAlias}.)
  */
-public class RowGather extends DynamicCustomOp {
+public class RowGather extends NativeAlias {
     /** Op name under which SameDiff re-creates this class; not a native op name. */
     public static final String OP_NAME = "dl4jcnnplugins_row_gather";
 
     static {
-        ImportClassMapping.getOpNameMapping().putIfAbsent(OP_NAME, new RowGather());
+        register(OP_NAME, new RowGather());
     }
 
     /** For SameDiff's reflective re-creation only. */
@@ -40,7 +28,7 @@ public class RowGather extends DynamicCustomOp {
     }
 
     public RowGather(SameDiff sd, SDVariable table, SDVariable indices) {
-        super(null, sd, new SDVariable[]{table, indices}, false);
+        super(sd, table, indices);
         addIArgument(0);   // axis
     }
 
@@ -58,29 +46,8 @@ public class RowGather extends DynamicCustomOp {
     }
 
     @Override
-    public int getNumOutputs() {
-        return 1;
-    }
-
-    @Override
-    public long opHash() {
-        return getDescriptor().getHash();
-    }
-
-    /** The native {@code gather} kernel's descriptor (this op's own name is unknown to the native library). */
-    @Override
-    public CustomOpDescriptor getDescriptor() {
-        CustomOpDescriptor desc = Nd4j.getExecutioner().getCustomOperations().get("gather");
-        if (desc == null) {
-            throw new ND4JIllegalStateException("native op 'gather' is missing");
-        }
-        return desc;
-    }
-
-    /** No named properties: the only argument (axis 0) travels as an integer argument. */
-    @Override
-    public Map<String, Object> propertiesForFunction() {
-        return Collections.emptyMap();
+    protected String nativeName() {
+        return "gather";
     }
 
     @Override
@@ -90,10 +57,5 @@ public class RowGather extends DynamicCustomOp {
         SDVariable g = gradOut.get(0);
         SDVariable gTable = sameDiff.scatterAdd(sameDiff.zerosLike(table), indices, g);
         return List.of(gTable, sameDiff.zerosLike(indices));
-    }
-
-    @Override
-    public List<DataType> calculateOutputDataTypes(List<DataType> dataTypes) {
-        return Collections.singletonList(dataTypes.get(0));
     }
 }

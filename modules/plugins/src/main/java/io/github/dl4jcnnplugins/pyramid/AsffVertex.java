@@ -6,6 +6,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginVertex;
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.ConvBnAct;
+import io.github.dl4jcnnplugins.ops.Mul;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
@@ -249,7 +250,8 @@ public class AsffVertex extends PluginVertex {
         SDVariable v = sd.concat(1, block("weight_level_0").apply(ctx, r0, p, h, w),
                 block("weight_level_1").apply(ctx, r1, p, h, w), block("weight_level_2").apply(ctx, r2, p, h, w));
         SDVariable weights = sd.nn().softmax(block("weight_levels").apply(ctx, v, p, h, w), 1);   // [N, 3, H, W]
-        SDVariable fused = r0.mul(channel(weights, 0)).add(r1.mul(channel(weights, 1))).add(r2.mul(channel(weights, 2)));
+        SDVariable fused = Mul.of(sd, r0, channel(weights, 0), 1).add(Mul.of(sd, r1, channel(weights, 1), 1))
+                .add(Mul.of(sd, r2, channel(weights, 2), 1));
         if (vis) {
             ctx.expose(WEIGHTS, weights);
             ctx.expose(FUSED_SUM, fused.sum(1));

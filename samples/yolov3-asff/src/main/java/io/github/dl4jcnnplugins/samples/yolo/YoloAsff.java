@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.samples.yolo;
 
+import io.github.dl4jcnnplugins.base.NativeHelpers;
 import io.github.dl4jcnnplugins.pyramid.AsffVertex;
 import io.github.dl4jcnnplugins.samples.yolo.detection.Anchors;
 import io.github.dl4jcnnplugins.samples.yolo.detection.Detection;
@@ -173,6 +174,7 @@ public final class YoloAsff implements Callable<Integer> {
             net = YoloModel.build(imageSize, width, train.classes().size(), !noAsff, learningRate, epochs * perEpoch, seed);
         }
         parameters = net.params().length();
+        NativeHelpers.install(net);   // DL4J's conv and BatchNorm layers on libnd4j's native ops (oneDNN when present)
         System.out.printf(Locale.ROOT, "model: YOLOv3 %s, width %d, %d parameters, input %dx%d, %d classes%n",
                 noAsff ? "with the plain pyramid (--no-asff)" : "with ASFF at each level", width, parameters,
                 imageSize, imageSize, train.classes().size());
@@ -447,6 +449,7 @@ public final class YoloAsff implements Callable<Integer> {
             size = imageSize;
         }
         ComputationGraph net = ModelSerializer.restoreComputationGraph(modelFile.toFile(), false);
+        NativeHelpers.install(net);
         NativeImageLoader loader = new NativeImageLoader(size, size, 3);
         Path dir = out.resolve("predicted");
         for (Path p : predict) {

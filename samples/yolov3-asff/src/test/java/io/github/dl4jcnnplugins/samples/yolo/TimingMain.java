@@ -6,13 +6,16 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.MultiDataSet;
 import org.nd4j.linalg.factory.Nd4j;
 
-/** Manual timing of one training iteration (not a test). args: size width batch asff(true/false) iters */
+/** Manual timing of one training iteration (not a test). args: size width batch asff(true/false) iters [native(true/false)] */
 public class TimingMain {
     public static void main(String[] a) {
         int size = Integer.parseInt(a[0]), width = Integer.parseInt(a[1]), batch = Integer.parseInt(a[2]);
         boolean asff = Boolean.parseBoolean(a[3]);
         int iters = Integer.parseInt(a[4]);
         ComputationGraph net = YoloModel.build(size, width, 4, asff, 1e-3, 1);
+        if (a.length > 5 && Boolean.parseBoolean(a[5])) {
+            System.out.println("native helpers on " + io.github.dl4jcnnplugins.base.NativeHelpers.install(net) + " layers");
+        }
         MultiDataSet m = randomBatch(size, batch);
         INDArray x = m.getFeatures(0);
         for (int i = 0; i < iters; i++) {
