@@ -2,18 +2,14 @@ package io.github.dl4jcnnplugins.ops;
 
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Per-channel gating {@code out[n, c, h, w] = x[n, c, h, w] * g[n, c]} (Squeeze-and-Excitation, CBAM's channel
- * attention).
+ * attention), a broadcast {@link Mul}: the gate's gradient is {@code sum over (h, w) of dL/dout * x}.
  *
- * <p>Written as {@code x.mul(g.reshape(N, C, 1, 1))} the gradient of {@code g} goes through SameDiff's generic
- * broadcast {@code multiply_bp}, which took 72% of SE's forward+backward at 8x256x56x56 (OpProfiler). Here {@code g}
- * is first spread over the pixels by a matrix product with a row of ones, {@code [N*C, 1] x [1, H*W]}, and multiplied
- * element-wise at equal shapes, so its gradient is a BLAS matrix-vector product (a row sum). Measured in one JVM,
- * interleaved, 8 rounds, ~50% background load: forward+backward median 428 -> 215 ms (min 394 -> 149); the forward
- * alone is slower, 31 -> 52 ms (it materialises the spread gate).
+ * <p>(SameDiff's own broadcast {@code multiply_bp} took 72% of SE's forward+backward at 8x256x56x56; an earlier
+ * version spread the gate over the pixels with a matrix product to avoid it, which still paid for the same-shape
+ * {@code multiply_bp} and materialised the spread gate.)
  */
 public final class ChannelGate {
     private ChannelGate() {
@@ -21,9 +17,6 @@ public final class ChannelGate {
 
     /** {@code x [N, C, H, W]} times {@code g [N, C]} (or any shape with N*C elements), per channel. */
     public static SDVariable apply(SameDiff sd, SDVariable x, SDVariable g, long channels, long height, long width) {
-        long hw = height * width;
-        SDVariable ones = sd.constant(Nd4j.ones(x.dataType(), 1, hw));
-        SDVariable spread = sd.mmul(g.reshape(-1, 1), ones);                        // [N*C, H*W]
-        return x.reshape(-1, hw).mul(spread).reshape(-1, channels, height, width);
+        return Mul.of(sd, x, g.reshape(-1, channels, 1, 1), 2, 3);
     }
 }
