@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.samples.yolo;
 import io.github.dl4jcnnplugins.pyramid.AsffVertex;
 import io.github.dl4jcnnplugins.samples.yolo.detection.Anchors;
 import io.github.dl4jcnnplugins.samples.yolo.detection.BoundedActivation;
+import io.github.dl4jcnnplugins.samples.yolo.detection.Yolo3OutputLayer;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.GradientNormalization;
@@ -13,7 +14,6 @@ import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.Upsampling2D;
-import org.deeplearning4j.nn.conf.layers.objdetect.Yolo2OutputLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
@@ -38,7 +38,7 @@ import org.nd4j.linalg.schedule.ScheduleType;
  *           l1 = 1x1(4w)(cat[up2(1x1(4w)(l0)), C4]);   x1 = 3x3(8w)(l1)       stride 16
  *           l2 = 1x1(2w)(cat[up2(1x1(2w)(l1)), C3]);   x2 = 3x3(4w)(l2)       stride 8
  * ASFF:     f_l = AsffVertex(level l)(x2, x1, x0)   (finest first), l = 0, 1, 2
- * heads:    1x1 conv to 3 (5 + C), w/h logits bounded by 4 tanh(x / 4) -> Yolo2OutputLayer (three priors in grid units of the scale)
+ * heads:    1x1 conv to 3 (5 + C), w/h logits bounded by 4 tanh(x / 4) -> Yolo3OutputLayer (three priors in grid units of the scale)
  * outputs:  "yolo8" [N, 3(5+C), S/8, S/8], "yolo16", "yolo32"   (label order of YoloBatches)
  * </pre>
  * Every plain convolution is conv (no bias) + BatchNorm + LeakyReLU(0.1), as in Darknet. The heads' confidence
@@ -139,7 +139,7 @@ public final class YoloModel {
             g.addLayer("head" + Anchors.STRIDES[s], new ConvolutionLayer.Builder(1, 1)
                     .nOut(Anchors.PER_SCALE * (5 + numClasses)).activation(new BoundedActivation(HEAD_BOUND, 5 + numClasses))
                     .weightInit(WeightInit.XAVIER).build(), features[s]);
-            g.addLayer(OUTPUTS[s], new Yolo2OutputLayer.Builder().boundingBoxPriors(anchors.priorsGridUnits(s)).build(),
+            g.addLayer(OUTPUTS[s], new Yolo3OutputLayer.Builder().priors(anchors.priorsGridUnits(s)).build(),
                     "head" + Anchors.STRIDES[s]);
         }
         g.setOutputs(OUTPUTS);

@@ -38,7 +38,7 @@ public record Anchors(double[][] pixels) {
         return best;
     }
 
-    /** The three priors of {@code scale} in grid units of that scale, {@code [3, 2]}, as Yolo2OutputLayer wants. */
+    /** The three priors of {@code scale} in grid units of that scale, {@code [3, 2]}, as Yolo3OutputLayer wants. */
     public INDArray priorsGridUnits(int scale) {
         double[][] p = new double[PER_SCALE][];
         for (int i = 0; i < PER_SCALE; i++) {

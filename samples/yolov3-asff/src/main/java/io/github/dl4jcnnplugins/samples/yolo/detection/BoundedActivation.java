@@ -13,7 +13,7 @@ import java.util.List;
 /**
  * {@code f(x) = b tanh(x / b)} on the box width and height logits of a YOLO head, the identity on every other
  * channel. The head's channels come in groups of {@code period = 5 + C} per prior (x, y, w, h, confidence, C class
- * logits, as Yolo2OutputLayer reads them); channels 2 and 3 of each group are the ones Yolo2OutputLayer feeds to
+ * logits, as Yolo3OutputLayer reads them); channels 2 and 3 of each group are the ones Yolo3OutputLayer feeds to
  * exp(), so bounding them keeps a box within e^b times its prior. Without it, single cells produced loss spikes of
  * 10^3 - 10^4 (from a baseline of about 150) when training from scratch.
  *

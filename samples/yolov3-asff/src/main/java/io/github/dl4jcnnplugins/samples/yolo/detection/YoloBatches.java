@@ -15,7 +15,8 @@ import java.util.Random;
 
 /**
  * Minibatches for the three-scale YOLOv3 graph: features {@code [N, 3, S, S]} in 0..1 and, per scale s (strides
- * 8, 16, 32), the Yolo2OutputLayer labels {@code [N, 4 + C, S/stride, S/stride]}: corners x1, y1, x2, y2 in grid
+ * 8, 16, 32), the {@link Yolo3OutputLayer} labels (the format of DL4J's Yolo2OutputLayer)
+ * {@code [N, 4 + C, S/stride, S/stride]}: corners x1, y1, x2, y2 in grid
  * units of that scale and a one-hot class in the cell holding the box centre.
  *
  * <p>Each true box goes only to the scale owning the anchor that fits it best (shape IoU over all nine

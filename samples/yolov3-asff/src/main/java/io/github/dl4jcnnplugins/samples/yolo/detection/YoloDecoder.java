@@ -7,13 +7,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Turns the activated outputs of the three Yolo2OutputLayers into pixel-space detections.
+ * Turns the activated outputs of the three {@link Yolo3OutputLayer}s into pixel-space detections.
  *
- * <p>Each output is {@code [N, B*(5+C), H, W]} after {@code Yolo2OutputLayer}'s activation: per prior b the
- * channels {@code b*(5+C) + 0..1} are the centre offsets within the cell (sigmoid, 0..1), {@code 2..3} the
- * width and height in grid units (prior x exp), {@code 4} the objectness (sigmoid) and {@code 5..} the class
- * probabilities (softmax). A box is emitted for every class whose score objectness x probability reaches
- * {@code scoreThreshold}; the result then goes through {@link Nms}.
+ * <p>Each output is {@code [N, B*(5+C), H, W]} after the layer's activation: per prior b the channels
+ * {@code b*(5+C) + 0..1} are the centre offsets within the cell (sigmoid, 0..1), {@code 2..3} the width and height
+ * in grid units (prior x exp), {@code 4} the objectness (sigmoid) and {@code 5..} the class probabilities: one
+ * independent sigmoid per class, as in YOLOv3 (Redmon &amp; Farhadi 2018, arXiv:1804.02767), so they need not sum
+ * to 1. (DL4J's {@code Yolo2OutputLayer} has the same layout with a softmax over the classes; this decoder reads
+ * both.) A box is emitted for every class whose score objectness x probability reaches {@code scoreThreshold};
+ * the result then goes through {@link Nms}.
  */
 public final class YoloDecoder {
     private YoloDecoder() {
