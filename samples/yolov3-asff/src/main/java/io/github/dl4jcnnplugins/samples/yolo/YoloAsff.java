@@ -62,17 +62,17 @@ public final class YoloAsff implements Callable<Integer> {
     int width = 8;
 
     @Option(names = "--epochs", description = "Training epochs (default ${DEFAULT-VALUE}).")
-    int epochs = 6;
+    int epochs = 10;
 
     @Option(names = "--batch", description = "Images per minibatch (default ${DEFAULT-VALUE}).")
     int batch = 16;
 
     @Option(names = "--lr", description = "Peak Adam learning rate: linear warm-up, then linear decay to 5% over the "
             + "run's --epochs (default ${DEFAULT-VALUE}).")
-    double learningRate = 2e-3;
+    double learningRate = 4e-3;
 
     @Option(names = "--train-images", description = "Generated training images (default ${DEFAULT-VALUE}).")
-    int trainImages = 800;
+    int trainImages = 1600;
 
     @Option(names = "--val-images", description = "Generated held-out images (default ${DEFAULT-VALUE}).")
     int valImages = 96;
