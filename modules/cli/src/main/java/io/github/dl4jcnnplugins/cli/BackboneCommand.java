@@ -179,8 +179,12 @@ final class BackboneCommand implements Callable<Integer> {
     private static String convBn(ComputationGraphConfiguration.GraphBuilder g, String name, Layer conv, boolean relu,
                                  String input) {
         g.addLayer(name + "-conv", conv, input);
-        g.addLayer(name + "-bn", new BatchNormalization.Builder().eps(1e-5).decay(0.9)
-                .activation(relu ? Activation.RELU : Activation.IDENTITY).build(), name + "-conv");
-        return name + "-bn";
+        g.addLayer(name + "-bn", new BatchNormalization.Builder().eps(1e-5).decay(0.9).build(), name + "-conv");
+        if (!relu) {
+            return name + "-bn";
+        }
+        // a layer of its own: DL4J 1.0.0-M2.1's BatchNormalization ignores the activation in its builder
+        g.addLayer(name + "-relu", new ActivationLayer.Builder().activation(Activation.RELU).build(), name + "-bn");
+        return name + "-relu";
     }
 }

@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.base;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.CnnLossLayer;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
@@ -31,8 +32,9 @@ class NativeHelpersTest {
                 .addInputs("in").setInputTypes(InputType.convolutional(12, 12, 3))
                 .addLayer("c1", new ConvolutionLayer.Builder(3, 3).stride(2, 2).nOut(6).hasBias(false)
                         .activation(Activation.IDENTITY).build(), "in")
-                .addLayer("bn1", new BatchNormalization.Builder().activation(new ActivationLReLU(0.1)).build(), "c1")
-                .addLayer("c2", new ConvolutionLayer.Builder(3, 3).nOut(5).activation(Activation.TANH).build(), "bn1")
+                .addLayer("bn1", new BatchNormalization.Builder().build(), "c1")
+                .addLayer("act1", new ActivationLayer.Builder().activation(new ActivationLReLU(0.1)).build(), "bn1")
+                .addLayer("c2", new ConvolutionLayer.Builder(3, 3).nOut(5).activation(Activation.TANH).build(), "act1")
                 .addLayer("c3", new ConvolutionLayer.Builder(1, 1).nOut(2).activation(Activation.IDENTITY).build(), "c2")
                 .addLayer("out", new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY).build(), "c3")
                 .setOutputs("out").build());

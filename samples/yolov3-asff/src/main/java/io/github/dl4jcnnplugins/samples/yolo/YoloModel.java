@@ -11,6 +11,7 @@ import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.ElementWiseVertex;
 import org.deeplearning4j.nn.conf.graph.MergeVertex;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.Upsampling2D;
@@ -154,11 +155,16 @@ public final class YoloModel {
         return net;
     }
 
-    /** conv (no bias) + BatchNorm + LeakyReLU(0.1); returns the output name. */
+    /**
+     * conv (no bias) + BatchNorm + LeakyReLU(0.1); returns the output name. The activation is a layer of its own:
+     * DL4J 1.0.0-M2.1's {@code BatchNormalization} accepts an activation in its builder but never applies it
+     * (forward or backward), which left the whole backbone linear until this was found.
+     */
     private static String cbl(ComputationGraphConfiguration.GraphBuilder g, String name, String in, int out, int k, int s) {
         g.addLayer(name + "-conv", new ConvolutionLayer.Builder(k, k).stride(s, s).nOut(out).hasBias(false)
                 .activation(Activation.IDENTITY).build(), in);
-        g.addLayer(name, new BatchNormalization.Builder().activation(new ActivationLReLU(0.1)).build(), name + "-conv");
+        g.addLayer(name + "-bn", new BatchNormalization.Builder().build(), name + "-conv");
+        g.addLayer(name, new ActivationLayer.Builder().activation(new ActivationLReLU(0.1)).build(), name + "-bn");
         return name;
     }
 
