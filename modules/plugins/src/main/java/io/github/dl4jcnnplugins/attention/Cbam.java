@@ -101,8 +101,7 @@ public class Cbam extends PluginLayer {
         SameDiff sd = ctx.sd();
         SDVariable avg = sharedMlp(sd, x.mean(2, 3), p);
         SDVariable max = sharedMlp(sd, x.max(2, 3), p);
-        long[] shape = ctx.inputShape(0);
-        SDVariable refined = ChannelGate.apply(sd, x, sd.nn().sigmoid(avg.add(max)), nIn, shape[2], shape[3]);
+        SDVariable refined = ChannelGate.apply(sd, x, sd.nn().sigmoid(avg.add(max)), nIn);
 
         SDVariable pooled = sd.concat(1, refined.mean(true, 1), refined.max(true, 1));          // [N, 2, H, W]
         SDVariable logits = Conv.conv2d(sd, pooled, p.get(SA_CONV_WEIGHT), null, 2, 1,

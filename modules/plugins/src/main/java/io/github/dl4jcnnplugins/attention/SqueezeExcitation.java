@@ -90,8 +90,7 @@ public class SqueezeExcitation extends PluginLayer {
         SDVariable squeezed = x.mean(2, 3);                                                   // [N, C]
         SDVariable z = sd.nn().relu(Conv.linear(sd, squeezed, p.get(FC1_WEIGHT), nIn, hidden()), 0);
         SDVariable gate = sd.nn().sigmoid(Conv.linear(sd, z, p.get(FC2_WEIGHT), hidden(), nIn));
-        long[] shape = ctx.inputShape(0);
-        return ChannelGate.apply(sd, x, gate, nIn, shape[2], shape[3]);
+        return ChannelGate.apply(sd, x, gate, nIn);
     }
 
     /** Builder; every option has the reference default. */

@@ -3,12 +3,10 @@ package io.github.dl4jcnnplugins.base;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
 import org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper;
 import org.deeplearning4j.nn.layers.mkldnn.MKLDNNConvHelper;
 import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
-import org.deeplearning4j.nn.layers.normalization.BatchNormalizationHelper;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
@@ -82,11 +80,11 @@ public final class NativeHelpers {
         } else if (model instanceof MultiLayerNetwork n) {
             layers = n.getLayers();
         } else {
-            throw new IllegalArgumentException("NativeHelpers.install: expected a ComputationGraph or MultiLayerNetwork, got "
+            throw new IllegalArgumentException("NativeHelpers: expected a ComputationGraph or MultiLayerNetwork, got "
                     + (model == null ? "null" : model.getClass().getName()));
         }
         if (layers == null) {
-            throw new IllegalStateException("NativeHelpers.install: the network has no layers yet; call init() first");
+            throw new IllegalStateException("NativeHelpers: the network has no layers yet; call init() first");
         }
         if (!"CPU".equalsIgnoreCase(Nd4j.getExecutioner().getEnvironmentInformation().getProperty("backend"))) {
             return new Layer[0];   // CUDA: DL4J's own cuDNN helpers apply there
@@ -105,7 +103,7 @@ public final class NativeHelpers {
                 if (CONV_HELPER.get(layer) == null) {
                     CONV_HELPER.set(layer, new MKLDNNConvHelper(DataType.FLOAT));
                 }
-                return CONV_HELPER.get(layer) instanceof ConvolutionHelper;
+                return true;
             }
             if (layer.getClass() == BatchNormalization.class) {
                 if (((org.deeplearning4j.nn.conf.layers.BatchNormalization) layer.conf().getLayer()).isLockGammaBeta()) {
@@ -114,7 +112,7 @@ public final class NativeHelpers {
                 if (BN_HELPER.get(layer) == null) {
                     BN_HELPER.set(layer, new MKLDNNBatchNormHelper(DataType.FLOAT));
                 }
-                return BN_HELPER.get(layer) instanceof BatchNormalizationHelper;
+                return true;
             }
             return false;
         } catch (IllegalAccessException e) {

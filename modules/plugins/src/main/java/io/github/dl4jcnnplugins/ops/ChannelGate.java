@@ -16,7 +16,7 @@ public final class ChannelGate {
     }
 
     /** {@code x [N, C, H, W]} times {@code g [N, C]} (or any shape with N*C elements), per channel. */
-    public static SDVariable apply(SameDiff sd, SDVariable x, SDVariable g, long channels, long height, long width) {
+    public static SDVariable apply(SameDiff sd, SDVariable x, SDVariable g, long channels) {
         return Mul.of(sd, x, g.reshape(-1, channels, 1, 1), 2, 3);
     }
 }

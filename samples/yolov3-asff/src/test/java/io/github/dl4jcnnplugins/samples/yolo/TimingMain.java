@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.samples.yolo;
 
+import io.github.dl4jcnnplugins.base.NativeHelpers;
 import io.github.dl4jcnnplugins.samples.yolo.detection.Anchors;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -9,16 +10,11 @@ import org.nd4j.linalg.factory.Nd4j;
 /** Manual timing of one training iteration (not a test). args: size width batch asff(true/false) iters [native(true/false)] */
 public class TimingMain {
     public static void main(String[] a) {
-        int size = Integer.parseInt(a[0]), width = Integer.parseInt(a[1]), batch = Integer.parseInt(a[2]);
         boolean asff = Boolean.parseBoolean(a[3]);
-        int iters = Integer.parseInt(a[4]);
-        ComputationGraph net = YoloModel.build(size, width, 4, asff, 1e-3, 1);
-        if (a.length > 5 && Boolean.parseBoolean(a[5])) {
-            System.out.println("native helpers on " + io.github.dl4jcnnplugins.base.NativeHelpers.install(net) + " layers");
-        }
-        MultiDataSet m = randomBatch(size, batch);
+        ComputationGraph net = model(a);
+        MultiDataSet m = randomBatch(a);
         INDArray x = m.getFeatures(0);
-        for (int i = 0; i < iters; i++) {
+        for (int i = 0, iters = Integer.parseInt(a[4]); i < iters; i++) {
             long t0 = System.nanoTime();
             net.fit(m);
             long t1 = System.nanoTime();
@@ -28,8 +24,21 @@ public class TimingMain {
         }
     }
 
-    /** Random images and empty labels (4 classes) for the three YOLO outputs: enough to time an iteration. */
-    static MultiDataSet randomBatch(int size, int batch) {
+    /** The model of the probe arguments {@code size width batch asff iters [native]} (4 classes). */
+    static ComputationGraph model(String[] a) {
+        ComputationGraph net = YoloModel.build(Integer.parseInt(a[0]), Integer.parseInt(a[1]), 4, Boolean.parseBoolean(a[3]), 1e-3, 1);
+        if (a.length > 5 && Boolean.parseBoolean(a[5])) {
+            System.out.println("native helpers on " + NativeHelpers.install(net) + " layers");
+        }
+        return net;
+    }
+
+    /**
+     * Random images and empty labels (4 classes) for the three YOLO outputs, of the probe arguments' size and batch:
+     * enough to time an iteration.
+     */
+    static MultiDataSet randomBatch(String[] a) {
+        int size = Integer.parseInt(a[0]), batch = Integer.parseInt(a[2]);
         INDArray x = Nd4j.rand(batch, 3, size, size);
         INDArray[] y = new INDArray[3];
         for (int k = 0; k < 3; k++) {

@@ -26,16 +26,7 @@ public record Anchors(double[][] pixels) {
 
     /** Index 0..8 of the anchor whose shape best fits a {@code w x h} box (shape IoU, centres aligned). */
     public int best(double w, double h) {
-        int best = 0;
-        double bestIou = -1;
-        for (int i = 0; i < pixels.length; i++) {
-            double iou = Box.shapeIou(w, h, pixels[i][0], pixels[i][1]);
-            if (iou > bestIou) {
-                bestIou = iou;
-                best = i;
-            }
-        }
-        return best;
+        return Box.bestShape(w, h, pixels);
     }
 
     /** The three priors of {@code scale} in grid units of that scale, {@code [3, 2]}, as Yolo3OutputLayer wants. */

@@ -39,6 +39,20 @@ public record Box(double x1, double y1, double x2, double y2) {
         return inter / (w1 * h1 + w2 * h2 - inter);
     }
 
+    /** Index of the size {@code [w, h]} in {@code sizes} with the best {@link #shapeIou} to {@code w x h} (first on ties). */
+    public static int bestShape(double w, double h, double[][] sizes) {
+        int best = 0;
+        double bestIou = -1;
+        for (int i = 0; i < sizes.length; i++) {
+            double iou = shapeIou(w, h, sizes[i][0], sizes[i][1]);
+            if (iou > bestIou) {
+                bestIou = iou;
+                best = i;
+            }
+        }
+        return best;
+    }
+
     public Box scale(double sx, double sy) {
         return new Box(x1 * sx, y1 * sy, x2 * sx, y2 * sy);
     }

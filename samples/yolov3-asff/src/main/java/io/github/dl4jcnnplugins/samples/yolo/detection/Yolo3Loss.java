@@ -170,12 +170,7 @@ final class Yolo3Loss {
                                 + y + ", column " + x + ") has the box [" + x1 + ", " + y1 + ", " + x2 + ", " + y2
                                 + "]; labels need x2 > x1 and y2 > y1 (corners in grid units)");
                     }
-                    int best = 0;
-                    for (int p = 1; p < priors.length; p++) {
-                        if (Box.shapeIou(bw, bh, priors[p][0], priors[p][1]) > Box.shapeIou(bw, bh, priors[best][0], priors[best][1])) {
-                            best = p;
-                        }
-                    }
+                    int best = Box.bestShape(bw, bh, priors);
                     double ox = Math.min(1, Math.max(0, (x1 + x2) / 2 - x));
                     double oy = Math.min(1, Math.max(0, (y1 + y2) / 2 - y));
                     out.add(new Target(i, best, y, x, ox, oy, Math.log(bw / priors[best][0]), Math.log(bh / priors[best][1]),
@@ -224,10 +219,10 @@ final class Yolo3Loss {
         INDArray px1 = flat(lo, 0, n, p), py1 = flat(lo, 1, n, p), px2 = flat(hi, 0, n, p), py2 = flat(hi, 1, n, p);
         INDArray predArea = px2.sub(px1).muli(py2.sub(py1));
 
-        INDArray iw = overlap(px1, px2, Nd4j.create(tx1).castTo(dt), Nd4j.create(tx2).castTo(dt), tMax);
-        INDArray ih = overlap(py1, py2, Nd4j.create(ty1).castTo(dt), Nd4j.create(ty2).castTo(dt), tMax);
-        INDArray inter = iw.muli(ih);                                                    // [N, T, P]
-        INDArray trueArea = Nd4j.create(tx2).sub(Nd4j.create(tx1)).muli(Nd4j.create(ty2).sub(Nd4j.create(ty1))).castTo(dt);
+        INDArray tX1 = Nd4j.create(tx1).castTo(dt), tY1 = Nd4j.create(ty1).castTo(dt);   // [N, T]
+        INDArray tX2 = Nd4j.create(tx2).castTo(dt), tY2 = Nd4j.create(ty2).castTo(dt);
+        INDArray inter = overlap(px1, px2, tX1, tX2, tMax).muli(overlap(py1, py2, tY1, tY2, tMax));   // [N, T, P]
+        INDArray trueArea = tX2.sub(tX1).muli(tY2.sub(tY1));
         INDArray union = alongT(predArea, tMax);
         Broadcast.add(union, trueArea, union, 0, 1);
         union.subi(inter);
