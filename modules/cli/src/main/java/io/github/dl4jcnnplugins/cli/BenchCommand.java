@@ -4,9 +4,8 @@ import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.torch.ReferenceModules;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.graph.vertex.GraphVertex;
-import org.deeplearning4j.nn.graph.vertex.impl.LayerVertex;
-import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.deeplearning4j.nn.conf.layers.CnnLossLayer;
+import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -43,10 +42,11 @@ import java.util.stream.Collectors;
  * {@code plugins bench}: CPU timing of the plug-ins at the sizes of {@code bench_cases.json}, printed in the
  * layout of {@code bench_torch.py} so that the two tables can be put side by side.
  *
- * <p>Each case's plug-in is the only vertex of a float32 network ({@link ReferenceRunner#network}); the passes
- * are driven through the vertex as {@link ReferenceRunner#run(ComputationGraph, INDArray[], INDArray)} does.
- * {@code fwd} is a train-mode forward; {@code fwd+bwd} is a train-mode forward followed by the backward pass
- * for a fixed random upstream gradient. Medians in milliseconds after warm-up iterations.
+ * <p>Each case's plug-in is the only vertex of a float32 network ({@link ReferenceRunner#network}), followed by a
+ * loss layer whose gradient is a fixed random upstream gradient ({@link UpstreamLoss}). {@code fwd} is a train-mode
+ * {@code ComputationGraph.output}; {@code fwd+bwd} is {@code ComputationGraph.computeGradientAndScore()}, the
+ * forward and backward pass DL4J runs when it trains (with the workspaces of the default workspace mode), which
+ * computes the gradient for that upstream gradient. Medians in milliseconds after warm-up iterations.
  */
 @Command(name = "bench",
         description = {
@@ -178,7 +178,8 @@ final class BenchCommand implements Callable<Integer> {
         out.println("# " + SystemInfo.nativeBuild());
         out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up; "
                 + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
-                + "both driven through the plug-in's graph vertex");
+                + "driven through DL4J's training path: ComputationGraph.output(train) and computeGradientAndScore() "
+                + "with a loss layer whose gradient is the upstream gradient (default workspace mode)");
         out.println("# bg% = CPU used by other processes during the case, in % of all CPUs "
                 + "(anything above a few % means the timing was disturbed)"
                 + (retries > 0 ? String.format(Locale.ROOT, "; cases above %s%% are re-timed up to %dx, least disturbed kept",
@@ -200,10 +201,9 @@ final class BenchCommand implements Callable<Integer> {
     /** Times one case (see the class comment). */
     private Timing time(BenchCase c) {
         TorchMapped plugin = ReferenceModules.create(c.module(), c.args());
-        ComputationGraph net = ReferenceRunner.network(plugin, c.inputs(), DataType.FLOAT);
+        ComputationGraph net = ReferenceRunner.network(plugin, c.inputs(), DataType.FLOAT,
+                new CnnLossLayer.Builder(new UpstreamLoss()).activation(Activation.IDENTITY).build());
         net.initGradientsView();
-        GraphVertex v = net.getVertex(ReferenceRunner.VERTEX);
-        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
         Nd4j.getRandom().setSeed(0);
         INDArray[] xs = new INDArray[c.inputs().size()];
         for (int i = 0; i < xs.length; i++) {
@@ -215,8 +215,7 @@ final class BenchCommand implements Callable<Integer> {
         double[] fwd = new double[runs];
         for (int i = 0; i < warmup + runs; i++) {
             long t0 = System.nanoTime();
-            setInputs(v, xs, mgr);
-            INDArray y = v.doForward(true, mgr);
+            INDArray y = net.output(true, xs)[0];
             long t1 = System.nanoTime();
             outShape = y.shape();
             if (i >= warmup) {
@@ -225,25 +224,19 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         INDArray upstream = Nd4j.randn(DataType.FLOAT, outShape);
+        net.setInputs(xs);
+        net.setLabels(upstream);
         double[] fb = new double[runs];
         for (int i = 0; i < warmup + runs; i++) {
             long t0 = System.nanoTime();
-            setInputs(v, xs, mgr);
-            v.doForward(true, mgr);
-            v.setEpsilon(upstream);
-            v.doBackward(false, mgr);
+            net.computeGradientAndScore();
             long t1 = System.nanoTime();
             if (i >= warmup) {
                 fb[i - warmup] = (t1 - t0) / 1e6;
             }
         }
         double bg = load.percent();
-        Memory memory = MemoryProbe.measure(() -> {
-            setInputs(v, xs, mgr);
-            v.doForward(true, mgr);
-            v.setEpsilon(upstream);
-            v.doBackward(false, mgr);
-        });
+        Memory memory = MemoryProbe.measure(net::computeGradientAndScore);
         return new Timing(median(fwd), median(fb), bg, memory);
     }
 
@@ -310,13 +303,6 @@ final class BenchCommand implements Callable<Integer> {
             } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
                 // not glibc, or a JavaCPP without it: the level before the pass then includes freed memory
             }
-        }
-    }
-
-    private static void setInputs(GraphVertex v, INDArray[] inputs, LayerWorkspaceMgr mgr) {
-        v.setInputs(inputs);
-        if (v instanceof LayerVertex lv) {
-            lv.applyPreprocessorAndSetInput(mgr);
         }
     }
 

@@ -41,6 +41,15 @@ public final class ReferenceRunner {
 
     /** A network holding just {@code plugin}, fed by inputs of the given NCHW shapes. */
     public static ComputationGraph network(TorchMapped plugin, List<long[]> inputShapes, DataType dataType) {
+        return network(plugin, inputShapes, dataType, null);
+    }
+
+    /**
+     * A network holding {@code plugin}, fed by inputs of the given NCHW shapes, followed by {@code head} (named
+     * {@code "head"}, the network's output) when it is not null: for example a loss layer, so that the plug-in can
+     * be driven through DL4J's own training path ({@code computeGradientAndScore}, with its workspaces).
+     */
+    public static ComputationGraph network(TorchMapped plugin, List<long[]> inputShapes, DataType dataType, Layer head) {
         ComputationGraphConfiguration.GraphBuilder gb = new NeuralNetConfiguration.Builder()
                 .dataType(dataType).updater(new NoOp()).seed(12345).graphBuilder();
         String[] names = new String[inputShapes.size()];
@@ -56,7 +65,10 @@ public final class ReferenceRunner {
         } else {
             gb.addVertex(VERTEX, (GraphVertex) plugin, names);
         }
-        ComputationGraph net = new ComputationGraph(gb.setOutputs(VERTEX).build());
+        if (head != null) {
+            gb.addLayer("head", head, VERTEX);
+        }
+        ComputationGraph net = new ComputationGraph(gb.setOutputs(head == null ? VERTEX : "head").build());
         net.init();
         return net;
     }
