@@ -80,6 +80,40 @@ class SpatialTransformerTest {
         assertTrue(PluginHarness.relativeError(x, y) < 1e-12, "identity STN changed its input");
     }
 
+    /**
+     * The separable and the gather form of grid_sample agree in value and gradient (input and grid), in double, on
+     * points inside, on the border, outside the image and exactly on pixel centres (the kink: both are one-sided).
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void separableAndGatherSamplersAgree(boolean alignCorners) {
+        long n = 2, c = 3, h = 5, w = 7, oh = 4, ow = 6;
+        INDArray x = PluginHarness.randn(21, n, c, h, w);
+        INDArray grid = PluginHarness.randn(22, n, oh, ow, 2).muli(0.8);
+        grid.putScalar(new long[]{0, 0, 0, 0}, 1.7).putScalar(new long[]{0, 0, 1, 1}, -1.3);         // outside
+        grid.putScalar(new long[]{1, 2, 3, 0}, -1.0 + 2.0 * 3 / (w - 1)).putScalar(new long[]{1, 2, 3, 1}, 0.0); // centres
+        grid.putScalar(new long[]{1, 3, 5, 0}, 1.0).putScalar(new long[]{1, 3, 5, 1}, -1.0);          // corner
+        INDArray up = PluginHarness.randn(23, n, c, oh, ow);
+        Map<String, INDArray> a = samplerGradients(x, grid, up, alignCorners, BilinearSampler.Sampling.SEPARABLE);
+        Map<String, INDArray> b = samplerGradients(x, grid, up, alignCorners, BilinearSampler.Sampling.GATHER);
+        for (String k : List.of("out", "x", "grid")) {
+            assertTrue(PluginHarness.relativeError(b.get(k), a.get(k)) < 1e-12, k + ": " + PluginHarness.relativeError(b.get(k), a.get(k)));
+        }
+    }
+
+    private static Map<String, INDArray> samplerGradients(INDArray x, INDArray grid, INDArray up, boolean alignCorners,
+                                                          BilinearSampler.Sampling sampling) {
+        long[] s = x.shape();
+        SameDiff sd = SameDiff.create();
+        SDVariable in = sd.var("x", x.dup());
+        SDVariable g = sd.var("grid", grid.dup());
+        SDVariable out = BilinearSampler.gridSample(sd, in, s[1], s[2], s[3], g, up.size(2), up.size(3), alignCorners, sampling);
+        SDVariable loss = out.mul(sd.constant(up)).sum();
+        loss.markAsLoss();
+        Map<String, INDArray> grads = sd.calculateGradients(Map.of(), "x", "grid");
+        return Map.of("out", out.eval(), "x", grads.get("x"), "grid", grads.get("grid"));
+    }
+
     /** The functional sampler on its own: a horizontal flip is exact, a shift by the full width leaves zeros. */
     @Test
     void functionalSamplerFlipsAndPadsWithZeros() {
