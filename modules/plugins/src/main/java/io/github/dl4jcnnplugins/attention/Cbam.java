@@ -6,6 +6,7 @@ import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.Mul;
+import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
@@ -110,7 +111,7 @@ public class Cbam extends PluginLayer {
     }
 
     private SDVariable sharedMlp(SameDiff sd, SDVariable v, Map<String, SDVariable> p) {
-        SDVariable h = sd.nn().relu(Conv.linear(sd, v, p.get(CA_FC1_WEIGHT), nIn, hidden()), 0);
+        SDVariable h = Relu.apply(sd, Conv.linear(sd, v, p.get(CA_FC1_WEIGHT), nIn, hidden()));
         return Conv.linear(sd, h, p.get(CA_FC2_WEIGHT), hidden(), nIn);
     }
 

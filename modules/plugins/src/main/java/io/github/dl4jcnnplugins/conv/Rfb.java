@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.ConvBnAct;
+import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
@@ -167,7 +168,7 @@ public class Rfb extends PluginLayer {
         long oh = shortcut.outH(s[2]);
         long ow = shortcut.outW(s[3]);                    // every branch ends at this size too
         SDVariable fused = convLinear().apply(ctx, sd.concat(1, outs), p, oh, ow);
-        return sd.nn().relu(fused.mul(scale).add(shortcut.apply(ctx, x, p, s[2], s[3])), 0);
+        return Relu.apply(sd, fused.mul(scale).add(shortcut.apply(ctx, x, p, s[2], s[3])));
     }
 
     /** Builder; defaults are the reference's (stride 1, scale 0.1, visual 1, BN momentum 0.01, eps 1e-5). */

@@ -100,7 +100,7 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
     public static SDVariable activate(SameDiff sd, SDVariable x, Activation activation) {
         return switch (activation) {
             case IDENTITY -> x;
-            case RELU -> sd.nn().relu(x, 0);
+            case RELU -> Relu.apply(sd, x);
             case SWISH -> Mul.same(sd, x, sd.nn().sigmoid(x));
             case SIGMOID -> sd.nn().sigmoid(x);
             case TANH -> sd.math().tanh(x);

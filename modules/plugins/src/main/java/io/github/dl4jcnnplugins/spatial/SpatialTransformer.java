@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.BilinearSampler;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
@@ -180,12 +181,12 @@ public class SpatialTransformer extends PluginLayer {
     /** The localisation net: {@code theta [N, 2, 3]} for {@code x}. */
     private SDVariable theta(SameDiff sd, SDVariable x, Map<String, SDVariable> p) {
         SDVariable f = Conv.conv2d(sd, x, p.get(LOC1_WEIGHT), p.get(LOC1_BIAS), nIn, LOC1_CHANNELS, Conv.Spec.of(7, 1, 0));
-        f = sd.nn().relu(maxPool2(sd, f), 0);
+        f = Relu.apply(sd, maxPool2(sd, f));
         f = Conv.conv2d(sd, f, p.get(LOC2_WEIGHT), p.get(LOC2_BIAS), LOC1_CHANNELS, LOC2_CHANNELS, Conv.Spec.of(5, 1, 0));
-        f = sd.nn().relu(maxPool2(sd, f), 0);
+        f = Relu.apply(sd, maxPool2(sd, f));
         long flat = LOC2_CHANNELS * localisedSize(height) * localisedSize(width);
-        SDVariable hidden = sd.nn().relu(Conv.linear(sd, f.reshape(-1, flat), p.get(FC1_WEIGHT), flat, HIDDEN)
-                .add(p.get(FC1_BIAS)), 0);
+        SDVariable hidden = Relu.apply(sd, Conv.linear(sd, f.reshape(-1, flat), p.get(FC1_WEIGHT), flat, HIDDEN)
+                .add(p.get(FC1_BIAS)));
         return Conv.linear(sd, hidden, p.get(FC2_WEIGHT), HIDDEN, 6).add(p.get(FC2_BIAS)).reshape(-1, 2, 3);
     }
 
