@@ -21,15 +21,18 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@code px <= -1} or {@code px >= W} samples 0). Gradients flow to {@code x} and to the coordinates (through
  * {@code ly}, {@code lx}; {@code floor} is piecewise constant).
  *
- * <p>The four neighbours are fetched with {@link RowGather} (native gather, scatter-add gradient) from the input
- * laid out as rows of channels, and combined by a broadcast product and a sum over the 4 corners. <b>Memory</b>
- * grows linearly with the number of sample points: for {@code P} points per image and {@code C} channels the
- * forward pass holds the {@code [N*H*W, C]} row table, the gathered neighbours ({@code 4 * N * C * P} values), their
- * weighted copy (as many) and the result ({@code N * C * P}), plus {@code O(N * P)} coordinates, weights and indices; the backward pass adds the
- * neighbours' gradient ({@code 4 * N * C * P}) and a zero {@code [N*H*W, C]} table for the scatter-add. Nothing is
- * proportional to {@code P * H * W} (as a one-hot interpolation matrix would be). For a deformable convolution
- * {@code P = K * H_out * W_out}, {@code K = kH * kW}: e.g. {@code [4, 64, 56, 56]} with a 3x3 kernel gathers
- * {@code 4 * 7.2M} values (116 MB in float).
+ * <p>The four neighbours of a point are fetched as one row by {@link RowGather} (native gather, scatter-add
+ * gradient) from a "quad table": the zero-padded input laid out as rows {@code (n, y, x, g)} holding the 4 pixels of
+ * the 2x2 window at {@code (y - 1, x - 1)}, channels last; they are combined by a broadcast product and a sum over
+ * the 4 corners. <b>Memory</b> grows linearly with the number of sample points: for {@code P} points per image and
+ * {@code C} channels the forward pass holds the quad table ({@code 4 * N * C * (H+1) * (W+1)} values), the gathered
+ * neighbours ({@code 4 * N * C * P}), their weighted copy (as many) and the result ({@code N * C * P}), plus
+ * {@code O(N * P)} coordinates, weights and indices; the backward pass adds the neighbours' gradient
+ * ({@code 4 * N * C * P}) and a zero quad table for the scatter-add. Nothing is proportional to {@code P * H * W}
+ * (as a one-hot interpolation matrix would be). For a deformable convolution {@code P = K * H_out * W_out},
+ * {@code K = kH * kW}: e.g. {@code [4, 64, 56, 56]} with a 3x3 kernel gathers {@code 4 * 7.2M} values (116 MB in
+ * float). libnd4j's scatter-add costs ~1.5 us per row on top of the values it adds, so one row of {@code 4 C} per
+ * point instead of four rows of {@code C} is what makes the backward pass affordable.
  *
  * <p>Also the functional spatial-transformer pieces, {@link #affineGrid} and {@link #gridSample}, with PyTorch's
  * {@code F.affine_grid} / {@code F.grid_sample(mode='bilinear', padding_mode='zeros')} conventions.
@@ -57,8 +60,22 @@ public final class BilinearSampler {
         DataType dt = x.dataType();
         long cg = channels / groups;
         long p = points;
-        // Rows (n, y, x, g) of cg channels.
-        SDVariable table = x.reshape(-1, groups, cg, height, width).permute(0, 3, 4, 1, 2).reshape(-1, cg);
+        // Quad table: row (n, y', x', g), y' in [0, H], x' in [0, W], holds the 4 corners around the zero-padded pixel
+        // (y' - 1, x' - 1), y-major: [x[y'-1, x'-1], x[y'-1, x'], x[y', x'-1], x[y', x']] (zeros outside the image).
+        // One gathered row per point instead of four: libnd4j's scatter-add (the gather's gradient) costs per row.
+        long hq = height + 1;
+        long wq = width + 1;
+        SDVariable padded = Pad.pad2d(sd, x, height, width, 1, 1, 1, 1, Pad.Mode.ZERO)
+                .reshape(-1, groups, cg, height + 2, width + 2);
+        SDVariable[] quad = new SDVariable[4];
+        for (int dy = 0; dy < 2; dy++) {
+            for (int dx = 0; dx < 2; dx++) {
+                quad[2 * dy + dx] = padded.get(SDIndex.all(), SDIndex.all(), SDIndex.all(),
+                        SDIndex.interval((long) dy, dy + hq), SDIndex.interval((long) dx, dx + wq));
+            }
+        }
+        SDVariable table = sd.stack(2, quad)                                            // [N, G, 4, cg, H+1, W+1]
+                .permute(0, 4, 5, 1, 2, 3).reshape(-1, 4 * cg);                        // [N*(H+1)*(W+1)*G, 4*cg]
 
         // Corner coordinates, interpolation weights and validity per axis: [N, G, P, 2] (low, high corner).
         SDVariable y0 = sd.math().floor(py);
@@ -74,14 +91,13 @@ public final class BilinearSampler {
         if (scale != null) {
             w4 = w4.mul(scale.reshape(-1, groups, p, 1));
         }
-        // Row of (n, y, x, g) in the table = ((n * H + y) * W + x) * G + g, in INT64 from clipped corners.
+        // Row of (n, y0 + 1, x0 + 1, g) in the quad table, in INT64. A point whose y0 + 1 or x0 + 1 is clipped has all
+        // four weights 0 (every corner outside the image), so the row it reads does not matter.
         SDVariable n = sd.cumsum(sd.onesLike(py.sum(1, 2)), true, false, 0).castTo(DataType.INT64)
-                .reshape(-1, 1, 1, 1);                                                  // batch index
-        SDVariable g = sd.constant(Nd4j.arange(groups).castTo(DataType.INT64).reshape(1, groups, 1, 1));
-        SDVariable rows = n.mul(height).add(clippedIndex(sd, ys, height)).mul(width);  // [N, G, P, 2]
-        SDVariable cols = clippedIndex(sd, xs, width);
-        SDVariable idx = rows.reshape(-1, groups, p, 2, 1).add(cols.reshape(-1, groups, p, 1, 2))
-                .reshape(-1, groups, p, 4).mul(groups).add(g).reshape(-1);             // [N*G*P*4]
+                .reshape(-1, 1, 1);                                                     // batch index
+        SDVariable g = sd.constant(Nd4j.arange(groups).castTo(DataType.INT64).reshape(1, groups, 1));
+        SDVariable idx = n.mul(hq).add(clippedIndex(sd, y0.add(1.0), hq)).mul(wq)
+                .add(clippedIndex(sd, x0.add(1.0), wq)).mul(groups).add(g).reshape(-1); // [N*G*P]
         SDVariable corners = RowGather.gather(sd, table, idx).reshape(-1, 4, cg);      // [N*G*P, 4, cg]
         // Weighted sum of the 4 corners: a broadcast product and a sum over the corner axis. (A batched [1, 4] x [4, cg]
         // matmul avoids the 4x-sized product but libnd4j runs it as N*G*P tiny products: 137 ms vs ~10 ms for DCN's
