@@ -38,11 +38,15 @@ public final class BatchNorm {
             SDVariable shift = beta.sub(Mul.same(sd, p.get(meanKey).reshape(1, c, 1, 1), scale));
             return Mul.of(sd, x, scale, 0, 2, 3).add(shift);
         }
-        SDVariable batchMean = x.mean(true, 0, 2, 3);
-        SDVariable centred = x.sub(batchMean);
-        SDVariable batchVar = Mul.same(sd, centred, centred).mean(true, 0, 2, 3);
+        // y = (x - mean) * scale + beta, scale = gamma / sqrt(var + eps), with the batch moments from one op whose
+        // gradient is written out (BatchMoments: no reduce_mean_bp / variance gradient kernels in the backward pass).
+        // x is centred before scaling (not x * scale + shift) so that a large mean does not cancel digits in float.
+        SDVariable[] moments = BatchMoments.of(sd, x);
+        SDVariable batchMean = moments[0];
+        SDVariable batchVar = moments[1];
         ctx.addRunningStatUpdate(meanKey, batchMean, momentum, 0);
         ctx.addRunningStatUpdate(varKey, batchVar, momentum, hw);
-        return Mul.of(sd, centred, Mul.same(sd, gamma, sd.math().rsqrt(batchVar.add(eps))), 0, 2, 3).add(beta);
+        SDVariable scale = Mul.same(sd, gamma, sd.math().rsqrt(batchVar.add(eps)));
+        return Mul.of(sd, x.sub(batchMean), scale, 0, 2, 3).add(beta);
     }
 }
