@@ -8,6 +8,7 @@ import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.Mul;
 import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
+import io.github.dl4jcnnplugins.ops.SpatialMean;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
@@ -100,7 +101,7 @@ public class Cbam extends PluginLayer {
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         SameDiff sd = ctx.sd();
-        SDVariable avg = sharedMlp(sd, x.mean(2, 3), p);
+        SDVariable avg = sharedMlp(sd, SpatialMean.of(sd, x), p);
         SDVariable max = sharedMlp(sd, x.max(2, 3), p);
         SDVariable refined = ChannelGate.apply(sd, x, sd.nn().sigmoid(avg.add(max)), nIn);
 

@@ -32,7 +32,8 @@ import java.util.Map;
  * Shared by {@link PluginLayerImpl} and {@link PluginVertexImpl}; this is where the fixes for
  * DL4J 1.0.0-M2.1's SameDiff integration live, once:
  * <ul>
- *   <li>gradients are divided by {@link GradScale#externalErrorsFactor()} (2 in M2.1);</li>
+ *   <li>the incoming gradient is divided by {@link GradScale#externalErrorsFactor()} (2 in M2.1), which SameDiff
+ *       multiplies it by;</li>
  *   <li>training and inference get separate graphs (built lazily, each for the mode it runs: no run-time
  *       blending of batch and running statistics), and BatchNorm running statistics registered in the
  *       training graph's {@link PluginContext} are updated once per training forward (PyTorch semantics);</li>
@@ -167,6 +168,18 @@ final class PluginGraph {
         is.setMmgr(mmgr);
     }
 
+    private static boolean sharesData(INDArray a, INDArray eps, INDArray epsilon, INDArray[] inputs) {
+        if (a.data() == eps.data() || a.data() == epsilon.data()) {
+            return true;
+        }
+        for (INDArray in : inputs) {
+            if (a.data() == in.data()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Moves {@code arr} into the DL4J workspace of {@code type} unless it is already there. */
     private static INDArray intoWorkspace(INDArray arr, LayerWorkspaceMgr mgr, ArrayType type) {
         if (mgr.isScopedOut(type)) {
@@ -233,11 +246,14 @@ final class PluginGraph {
         SameDiff sd = b.sd();
         useWorkspaces(sd.getFunction("grad"), mgr, ArrayType.BP_WORKING_MEM, ArrayType.ACTIVATION_GRAD);
         Map<String, INDArray> ph = placeholders(inputs);
-        ph.put(b.epsilonName(), epsilon);
+        // SameDiff doubles the gradient that enters through the external-errors function: halve it on the way in
+        // (exact for a power of two, and one pass over epsilon instead of one over every gradient that comes out).
+        double inv = 1.0 / GradScale.externalErrorsFactor();
+        INDArray eps = inv == 1.0 ? epsilon : epsilon.mul(inv);
+        ph.put(b.epsilonName(), eps);
         List<String> required = new ArrayList<>(inputNames);
         required.addAll(paramTable.keySet());
         Map<String, INDArray> g = sd.calculateGradients(ph, required);
-        double inv = 1.0 / GradScale.externalErrorsFactor();
 
         Map<String, INDArray> paramGrads = new LinkedHashMap<>();
         for (String key : paramTable.keySet()) {
@@ -247,9 +263,6 @@ final class PluginGraph {
                 target.assign(0);
             } else {
                 target.assign(sdGrad);
-                if (inv != 1.0) {
-                    target.muli(inv);
-                }
             }
             paramGrads.put(key, target);
         }
@@ -259,12 +272,10 @@ final class PluginGraph {
             if (gi == null) {
                 gi = Nd4j.zeros(inputs[i].dataType(), inputs[i].shape());
             }
-            // Always a fresh array in the gradient workspace: never scale SameDiff's (or the caller's) array.
-            gi = mgr.dup(ArrayType.ACTIVATION_GRAD, gi);
-            if (inv != 1.0) {
-                gi.muli(inv);
-            }
-            inputGrads[i] = gi;
+            // SameDiff's result is already a fresh array in the activation-gradient workspace (or detached), except when
+            // the graph passes epsilon or an input straight through: copy only then.
+            inputGrads[i] = sharesData(gi, eps, epsilon, inputs) ? mgr.dup(ArrayType.ACTIVATION_GRAD, gi)
+                    : intoWorkspace(gi, mgr, ArrayType.ACTIVATION_GRAD);
         }
         sd.clearPlaceholders(true);
         sd.clearOpInputs();
