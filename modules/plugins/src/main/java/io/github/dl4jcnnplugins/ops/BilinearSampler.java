@@ -170,11 +170,12 @@ public final class BilinearSampler {
 
     /**
      * Largest {@code C * H * W} for which {@link Sampling#AUTO} picks the separable form. Its cost per point grows with
-     * the image ({@code C * H * W} multiply-adds), the gather's does not; measured on the STN bench case
-     * ({@code [16, 3, 64, 64]}, 4096 points per image, -onednn, 2 threads), the gather's scatter-add gradient alone
-     * took ~340 ms per pass, libnd4j running it row by row.
+     * the image ({@code C * H * W} multiply-adds), the gather's does not (but libnd4j's scatter-add, its gradient, has
+     * a cost per gathered row). Measured (spatial transformer, -onednn, 2 threads, training path, fwd+bwd, two runs
+     * each): 64x1x28x28 separable 200-233 ms vs gather 322-380 ms; 32x3x32x32 201-207 vs 210-236; 16x3x64x64
+     * 453-490 vs 364-390.
      */
-    static final long SEPARABLE_MAX_IMAGE = 1L << 16;
+    static final long SEPARABLE_MAX_IMAGE = 1L << 12;
     /** Largest per-image {@code C * H * P} intermediate (elements) for which {@link Sampling#AUTO} picks the separable form. */
     static final long SEPARABLE_MAX_INTERMEDIATE = 1L << 21;
 
@@ -182,14 +183,31 @@ public final class BilinearSampler {
      * PyTorch's {@code F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners)}: samples
      * {@code x [N, C, H, W]} at the normalised points of {@code grid [N, outH, outW, 2]} ({@code (x, y)}, -1 and 1 are
      * the outer edges of the border pixels when alignCorners is false, their centres when true), mapped to pixels
-     * by {@link #unnormalise}. {@link Sampling#AUTO}: the separable form when {@code C * H * W <= 65536} and
+     * by {@link #unnormalise}. {@link Sampling#AUTO}: the separable form when {@code C * H * W <= 4096} and
      * {@code C * H * outH * outW <= 2^21} (its per-image intermediate), else the gather.
      *
      * @return {@code [N, C, outH, outW]}
      */
     public static SDVariable gridSample(SameDiff sd, SDVariable x, long channels, long height, long width,
                                         SDVariable grid, long outH, long outW, boolean alignCorners) {
-        return gridSample(sd, x, channels, height, width, grid, outH, outW, alignCorners, Sampling.AUTO);
+        return gridSample(sd, x, channels, height, width, grid, outH, outW, alignCorners, defaultSampling());
+    }
+
+    /** System property: the {@link Sampling} that {@link #gridSample} uses when none is given (auto, gather, separable). */
+    public static final String SAMPLING_PROPERTY = "dl4jcnnplugins.gridSample";
+
+    /** The {@link Sampling} named by {@value #SAMPLING_PROPERTY}, default {@link Sampling#AUTO}; read when a graph is built. */
+    public static Sampling defaultSampling() {
+        String v = System.getProperty(SAMPLING_PROPERTY);
+        if (v == null || v.isBlank()) {
+            return Sampling.AUTO;
+        }
+        try {
+            return Sampling.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("invalid value for system property " + SAMPLING_PROPERTY
+                    + ": expected one of auto, gather, separable; got '" + v + "'");
+        }
     }
 
     /**
