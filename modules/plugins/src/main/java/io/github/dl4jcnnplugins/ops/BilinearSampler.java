@@ -82,15 +82,19 @@ public final class BilinearSampler {
         SDVariable x0 = sd.math().floor(px);
         SDVariable ly = py.sub(y0);
         SDVariable lx = px.sub(x0);
-        SDVariable ys = sd.stack(3, y0, y0.add(1.0));
-        SDVariable xs = sd.stack(3, x0, x0.add(1.0));
-        SDVariable wy = sd.stack(3, ly.rsub(1.0), ly).mul(inside(ys, height, dt));
-        SDVariable wx = sd.stack(3, lx.rsub(1.0), lx).mul(inside(xs, width, dt));
-        // Weights of the 4 corners (y-major): [N, G, P, 4]; neighbours outside the image weigh 0.
-        SDVariable w4 = wy.reshape(-1, groups, p, 2, 1).mul(wx.reshape(-1, groups, p, 1, 2)).reshape(-1, groups, p, 4);
+        // Per-axis weights of the low and high corner, 0 outside the image: [N, G, P] each. Products through Mul
+        // (SameDiff's multiply_bp took ~12 ms per call here).
+        SDVariable wy0 = Mul.same(sd, ly.rsub(1.0), inside(y0, height, dt));
+        SDVariable wy1 = Mul.same(sd, ly, inside(y0.add(1.0), height, dt));
+        SDVariable wx0 = Mul.same(sd, lx.rsub(1.0), inside(x0, width, dt));
+        SDVariable wx1 = Mul.same(sd, lx, inside(x0.add(1.0), width, dt));
         if (scale != null) {
-            w4 = w4.mul(scale.reshape(-1, groups, p, 1));
+            wy0 = Mul.same(sd, wy0, scale);
+            wy1 = Mul.same(sd, wy1, scale);
         }
+        // Weights of the 4 corners (y-major): [N, G, P, 4].
+        SDVariable w4 = sd.stack(3, Mul.same(sd, wy0, wx0), Mul.same(sd, wy0, wx1),
+                Mul.same(sd, wy1, wx0), Mul.same(sd, wy1, wx1));
         // Row of (n, y0 + 1, x0 + 1, g) in the quad table, in INT64. A point whose y0 + 1 or x0 + 1 is clipped has all
         // four weights 0 (every corner outside the image), so the row it reads does not matter.
         SDVariable n = sd.cumsum(sd.onesLike(py.sum(1, 2)), true, false, 0).castTo(DataType.INT64)
