@@ -2,6 +2,7 @@ package io.github.dl4jcnnplugins.ops;
 
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 import java.util.List;
@@ -48,6 +49,16 @@ public class Mul extends NativeAlias {
      */
     public static SDVariable of(SameDiff sd, SDVariable a, SDVariable b, int... broadcastDims) {
         return new Mul(sd, a, b, broadcastDims).outputVariable();
+    }
+
+    /**
+     * {@code v [N, C, 1, 1]} repeated over {@code height x width}: {@code [N, C, height, width]} (ASPP's image-pooling
+     * branch), as a product with a constant of ones, whose gradient is the sum of dL/dout over the pixels.
+     */
+    public static SDVariable spread(SameDiff sd, SDVariable v, long height, long width) {
+        SDVariable ones = sd.constant(Nd4j.ones(v.dataType(), 1, 1, height, width));
+        // The ones are broadcast too (against N and C): their "gradient" is never requested, a constant has none.
+        return of(sd, ones, v, 2, 3);
     }
 
     @Override

@@ -4,13 +4,14 @@ import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.Mul;
 import io.github.dl4jcnnplugins.ops.Shapes;
+import io.github.dl4jcnnplugins.ops.SpatialMean;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -132,10 +133,10 @@ public class Aspp extends PluginLayer {
         long[] s = ctx.inputShape(0);
         Conv.Spec pointwise = Conv.Spec.of(1, 1, 0);
 
-        SDVariable pooled = Conv.conv2d(sd, x.mean(true, 2, 3), p.get(IMAGE_WEIGHT), p.get(IMAGE_BIAS), nIn, nOut,
-                pointwise);                                                                        // [N, D, 1, 1]
+        SDVariable pooled = Conv.conv2d(sd, SpatialMean.of(sd, x).reshape(-1, nIn, 1, 1), p.get(IMAGE_WEIGHT),
+                p.get(IMAGE_BIAS), nIn, nOut, pointwise);                                          // [N, D, 1, 1]
         SDVariable[] cat = new SDVariable[(int) branches()];
-        cat[0] = pooled.mul(sd.constant(Nd4j.ones(ctx.dataType(), 1, 1, s[2], s[3])));         // broadcast to H x W
+        cat[0] = Mul.spread(sd, pooled, s[2], s[3]);                                               // broadcast to H x W
         cat[1] = branch(sd, x, p, 1, pointwise, s[2], s[3]);
         for (int i = 0; i < rates.length; i++) {
             cat[i + 2] = branch(sd, x, p, rates[i], Conv.Spec.of(3, 1, rates[i], rates[i], 1), s[2], s[3]);
