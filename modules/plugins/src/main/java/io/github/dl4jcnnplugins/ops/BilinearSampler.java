@@ -31,8 +31,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * ({@code 4 * N * C * P}) and a zero quad table for the scatter-add. Nothing is proportional to {@code P * H * W}
  * (as a one-hot interpolation matrix would be). For a deformable convolution {@code P = K * H_out * W_out},
  * {@code K = kH * kW}: e.g. {@code [4, 64, 56, 56]} with a 3x3 kernel gathers {@code 4 * 7.2M} values (116 MB in
- * float). libnd4j's scatter-add costs ~1.5 us per row on top of the values it adds, so one row of {@code 4 C} per
- * point instead of four rows of {@code C} is what makes the backward pass affordable.
+ * float). libnd4j's scatter-add costs 1.3-1.9 us per row on top of the values it adds (measured: 65,536 rows of 12
+ * floats 124 ms, 112,896 rows of 256 floats 146 ms, 2 threads), so one row of {@code 4 C} per point instead of four
+ * rows of {@code C} is what makes the backward pass affordable.
  *
  * <p>Also the functional spatial-transformer pieces, {@link #affineGrid} and {@link #gridSample}, with PyTorch's
  * {@code F.affine_grid} / {@code F.grid_sample(mode='bilinear', padding_mode='zeros')} conventions.
@@ -77,7 +78,7 @@ public final class BilinearSampler {
         SDVariable table = sd.stack(2, quad)                                            // [N, G, 4, cg, H+1, W+1]
                 .permute(0, 4, 5, 1, 2, 3).reshape(-1, 4 * cg);                        // [N*(H+1)*(W+1)*G, 4*cg]
 
-        // Corner coordinates, interpolation weights and validity per axis: [N, G, P, 2] (low, high corner).
+        // Low corner and interpolation fraction per axis: [N, G, P].
         SDVariable y0 = sd.math().floor(py);
         SDVariable x0 = sd.math().floor(px);
         SDVariable ly = py.sub(y0);
