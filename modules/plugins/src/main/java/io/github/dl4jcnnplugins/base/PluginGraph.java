@@ -63,7 +63,8 @@ final class PluginGraph {
     private final DataType dataType;
 
     /** One built graph: SameDiff instance, its context, and the names the passes need. */
-    private record Built(SameDiff sd, PluginContext ctx, String outputName, String epsilonName, long[][] builtFor) {
+    private record Built(SameDiff sd, PluginContext ctx, String outputName, String epsilonName, long[][] builtFor,
+                         ForwardReuse reuse) {
     }
 
     private Built trainGraph;
@@ -144,7 +145,7 @@ final class PluginGraph {
                     + "-" + System.identityHashCode(s) + ".json");
             s.setListeners(ProfilingListener.builder(file).recordAll().warmup(2).build());
         }
-        return new Built(s, c, out.name(), epsilon, shapes);
+        return new Built(s, c, out.name(), epsilon, shapes, training ? new ForwardReuse() : null);
     }
 
     private Map<String, INDArray> placeholders(INDArray[] inputs) {
@@ -155,17 +156,24 @@ final class PluginGraph {
         return ph;
     }
 
-    private static void useWorkspaces(SameDiff target, LayerWorkspaceMgr mgr, ArrayType working, ArrayType output) {
+    /**
+     * Gives {@code target} a session for this thread ({@code session}, or SameDiff's default when null) whose memory
+     * comes from the DL4J workspaces of {@code working} and {@code output}.
+     */
+    private static <S extends InferenceSession> S useWorkspaces(SameDiff target, LayerWorkspaceMgr mgr, ArrayType working,
+                                                                ArrayType output, Class<S> type,
+                                                                java.util.function.Function<SameDiff, S> session) {
         Map<Long, InferenceSession> sessions = target.getSessions();
         long tid = Thread.currentThread().getId();
         InferenceSession is = sessions.get(tid);
-        if (is == null) {
-            is = SameDiff.getInferenceFactory().create(target);
+        if (!type.isInstance(is)) {
+            is = session == null ? SameDiff.getInferenceFactory().create(target) : session.apply(target);
             sessions.put(tid, is);
         }
         SessionMemMgr mmgr = new DL4JSameDiffMemoryMgr(mgr.getWorkspaceName(working), mgr.getWorkspaceName(output),
                 mgr.getConfiguration(working), mgr.getConfiguration(output));
         is.setMmgr(mmgr);
+        return type.cast(is);
     }
 
     private static boolean sharesData(INDArray a, INDArray eps, INDArray epsilon, INDArray[] inputs) {
@@ -201,7 +209,14 @@ final class PluginGraph {
         Built b = ensureBuilt(inputs, paramTable, training, false);
         SameDiff sd = b.sd();
         PluginContext ctx = b.ctx();
-        useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS);
+        if (training && ForwardReuse.enabled()) {
+            // Every intermediate in the activation workspace (open until the backward pass), recorded for it.
+            b.reuse().start(inputs);
+            useWorkspaces(sd, mgr, ArrayType.ACTIVATIONS, ArrayType.ACTIVATIONS, ForwardReuse.Capturing.class,
+                    b.reuse()::capturing);
+        } else {
+            useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS, InferenceSession.class, null);
+        }
         List<String> wanted = new ArrayList<>();
         wanted.add(b.outputName());
         List<PluginContext.RunningStatUpdate> updates = ctx.runningStatUpdates();
@@ -244,7 +259,9 @@ final class PluginGraph {
                                                      Map<String, INDArray> gradTable, LayerWorkspaceMgr mgr) {
         Built b = ensureBuilt(inputs, paramTable, true, true);
         SameDiff sd = b.sd();
-        useWorkspaces(sd.getFunction("grad"), mgr, ArrayType.BP_WORKING_MEM, ArrayType.ACTIVATION_GRAD);
+        ForwardReuse.Reusing session = useWorkspaces(sd.getFunction("grad"), mgr, ArrayType.BP_WORKING_MEM,
+                ArrayType.ACTIVATION_GRAD, ForwardReuse.Reusing.class, b.reuse()::reusing);
+        session.enabled = ForwardReuse.enabled() && b.reuse().use(inputs);
         Map<String, INDArray> ph = placeholders(inputs);
         // SameDiff doubles the gradient that enters through the external-errors function: halve it on the way in
         // (exact for a power of two, and one pass over epsilon instead of one over every gradient that comes out).
@@ -277,6 +294,8 @@ final class PluginGraph {
             inputGrads[i] = sharesData(gi, eps, epsilon, inputs) ? mgr.dup(ArrayType.ACTIVATION_GRAD, gi)
                     : intoWorkspace(gi, mgr, ArrayType.ACTIVATION_GRAD);
         }
+        session.enabled = false;
+        b.reuse().clear();
         sd.clearPlaceholders(true);
         sd.clearOpInputs();
         return new Pair<>(paramGrads, inputGrads);

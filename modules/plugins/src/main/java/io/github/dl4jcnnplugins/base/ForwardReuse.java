@@ -1,0 +1,149 @@
+package io.github.dl4jcnnplugins.base;
+
+import org.nd4j.autodiff.functions.DifferentialFunction;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.config.ExecutionResult;
+import org.nd4j.autodiff.samediff.config.SDValue;
+import org.nd4j.autodiff.samediff.internal.AbstractSession.VarId;
+import org.nd4j.autodiff.samediff.internal.FrameIter;
+import org.nd4j.autodiff.samediff.internal.InferenceSession;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.OpContext;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Keeps the results of a training forward pass so that the backward pass does not compute them again.
+ *
+ * <p>{@code SameDiff.calculateGradients} runs the gradient function, which holds a copy of every forward op: without
+ * this, every training step computes the plug-in's forward pass twice (once for DL4J's forward, once inside the
+ * backward). Here the forward graph runs in a {@link Capturing} session that records each op's outputs by op name
+ * (the gradient function's copies have the same names), allocated in DL4J's activation workspace, which stays open
+ * until the backward pass is done; the gradient function then runs in a {@link Reusing} session that returns the
+ * recorded outputs instead of executing those ops. The record is used only when it is still valid: the backward pass
+ * sees the same input arrays, and every recorded array is detached or in a workspace that has not been reset since.
+ * Otherwise the ops simply run again (the behaviour without this class).
+ */
+final class ForwardReuse {
+    /** System property: {@code false} turns the reuse off (the forward ops then run again in every backward pass). */
+    static final String PROPERTY = "dl4jcnnplugins.forwardReuse";
+    private static volatile boolean enabled = !"false".equalsIgnoreCase(System.getProperty(PROPERTY));
+
+    /** Whether training forward passes are recorded and reused (default true; system property {@value #PROPERTY}). */
+    static boolean enabled() {
+        return enabled;
+    }
+
+    /** For tests: turns the reuse on or off from the next forward pass on. */
+    static void enabled(boolean on) {
+        enabled = on;
+    }
+    /** Backward passes that used a record / that ran the forward ops again (for tests and diagnostics). */
+    static final java.util.concurrent.atomic.AtomicLong REUSED = new java.util.concurrent.atomic.AtomicLong();
+    static final java.util.concurrent.atomic.AtomicLong RECOMPUTED = new java.util.concurrent.atomic.AtomicLong();
+
+    private final Map<String, INDArray[]> outputs = new HashMap<>();
+    private INDArray[] inputs;
+
+    /** Forgets the previous record and starts a new one for a forward pass over {@code inputs}. */
+    void start(INDArray[] forwardInputs) {
+        outputs.clear();
+        inputs = forwardInputs.clone();
+    }
+
+    /** Forgets the record. */
+    void clear() {
+        outputs.clear();
+        inputs = null;
+    }
+
+    /** Whether the record can stand in for a forward pass over {@code backwardInputs}. */
+    boolean validFor(INDArray[] backwardInputs) {
+        if (inputs == null || outputs.isEmpty() || backwardInputs.length != inputs.length) {
+            return false;
+        }
+        for (int i = 0; i < inputs.length; i++) {
+            if (inputs[i] != backwardInputs[i]) {
+                return false;
+            }
+        }
+        for (INDArray[] arrays : outputs.values()) {
+            for (INDArray a : arrays) {
+                if (a != null && !alive(a)) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** {@link #validFor}, counted. */
+    boolean use(INDArray[] backwardInputs) {
+        boolean ok = validFor(backwardInputs);
+        (ok ? REUSED : RECOMPUTED).incrementAndGet();
+        return ok;
+    }
+
+    private static boolean alive(INDArray a) {
+        if (a.wasClosed()) {
+            return false;
+        }
+        if (!a.isAttached()) {
+            return true;
+        }
+        MemoryWorkspace ws = a.data().getParentWorkspace();
+        return ws != null && ws.isScopeActive() && a.data().getGenerationId() == ws.getGenerationId();
+    }
+
+    Capturing capturing(SameDiff sd) {
+        return new Capturing(sd);
+    }
+
+    Reusing reusing(SameDiff sd) {
+        return new Reusing(sd);
+    }
+
+    /** Session for the forward graph: runs every op and records its outputs. */
+    final class Capturing extends InferenceSession {
+        Capturing(SameDiff sd) {
+            super(sd);
+        }
+
+        @Override
+        public ExecutionResult doExec(DifferentialFunction op, OpContext opContext, FrameIter outputFrameIter,
+                                      Set<VarId> opInputs, Set<VarId> allIterInputs, Set<String> constAndPhInputs,
+                                      Map<String, SDValue> otherPlaceHolders) {
+            ExecutionResult r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
+                    otherPlaceHolders);
+            if (inputs != null && r.getOutputs() != null) {
+                outputs.put(op.getOwnName(), r.outputsToArray(Arrays.asList(op.outputVariablesNames())));
+            }
+            return r;
+        }
+    }
+
+    /** Session for the gradient function: ops recorded by the forward pass return their recorded outputs. */
+    final class Reusing extends InferenceSession {
+        boolean enabled;
+
+        Reusing(SameDiff sd) {
+            super(sd);
+        }
+
+        @Override
+        public ExecutionResult doExec(DifferentialFunction op, OpContext opContext, FrameIter outputFrameIter,
+                                      Set<VarId> opInputs, Set<VarId> allIterInputs, Set<String> constAndPhInputs,
+                                      Map<String, SDValue> otherPlaceHolders) {
+            INDArray[] recorded = enabled ? outputs.get(op.getOwnName()) : null;
+            if (recorded != null) {
+                return ExecutionResult.createFrom(Arrays.asList(op.outputVariablesNames()), recorded);
+            }
+            return super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
+                    otherPlaceHolders);
+        }
+    }
+}
