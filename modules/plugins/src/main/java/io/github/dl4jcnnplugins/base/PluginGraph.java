@@ -210,9 +210,10 @@ final class PluginGraph {
         SameDiff sd = b.sd();
         PluginContext ctx = b.ctx();
         if (training && ForwardReuse.enabled()) {
-            // Every intermediate in the activation workspace (open until the backward pass), recorded for it.
-            b.reuse().start(inputs);
-            useWorkspaces(sd, mgr, ArrayType.ACTIVATIONS, ArrayType.ACTIVATIONS, ForwardReuse.Capturing.class,
+            // Outputs of the costly ops copied to the activation workspace (open until the backward pass) for it.
+            b.reuse().start(inputs, a -> mgr.isScopedOut(ArrayType.ACTIVATIONS) ? a.detach()
+                    : mgr.dup(ArrayType.ACTIVATIONS, a));
+            useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS, ForwardReuse.Capturing.class,
                     b.reuse()::capturing);
         } else {
             useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS, InferenceSession.class, null);
