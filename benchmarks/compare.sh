@@ -5,7 +5,7 @@
 #   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--retries N] [--only NAME...] [--out FILE]
 #                         [--classifier C]
 #
-# Defaults: 2 threads, 10 runs after 3 warm-ups, a case with bg% > 5 re-timed up to 3 times after 20 s (as
+# Defaults: 2 threads, 10 runs after 6 warm-ups, a case with bg% > 5 re-timed up to 3 times after 20 s (as
 # bench_torch.py), every case of bench_cases.json, the default ND4J build (--classifier linux-x86_64-onednn etc.
 # builds bin/plugins with -Dnd4j.classifier=C). GFLOP/s = nominal MACs of the case (benchmarks/macs.py, counted on
 # the PyTorch module) x 2 / fwd time, x 6 / fwd+bwd time, for the conv-heavy cases. A "## Notes" section at the end
@@ -18,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ref=${REFERENCE:-$root/../shared/reference}
 py=${PYTHON:-/usr/bin/python3}
-threads=2 runs=10 warmup=3 retries=3 out="$root/BENCHMARKS.md" only=() classifier=""
+threads=2 runs=10 warmup=6 retries=3 out="$root/BENCHMARKS.md" only=() classifier=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;

@@ -74,8 +74,9 @@ final class BenchCommand implements Callable<Integer> {
             description = "Timed iterations per quantity; the median is reported (default: ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup", defaultValue = "3", paramLabel = "N",
-            description = "Untimed iterations first (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "6", paramLabel = "N",
+            description = "Untimed iterations first; DL4J's workspaces learn their sizes in the first few "
+                    + "(default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--threads", defaultValue = "2", paramLabel = "N",
