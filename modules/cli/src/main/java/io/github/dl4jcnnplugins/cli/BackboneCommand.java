@@ -2,6 +2,7 @@ package io.github.dl4jcnnplugins.cli;
 
 import io.github.dl4jcnnplugins.attention.Cbam;
 import io.github.dl4jcnnplugins.attention.SqueezeExcitation;
+import io.github.dl4jcnnplugins.base.NativeHelpers;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.ElementWiseVertex;
@@ -77,6 +78,11 @@ final class BackboneCommand implements Callable<Integer> {
             description = "Threads for ND4J's ops and BLAS (default: ${DEFAULT-VALUE}); set OMP_NUM_THREADS too.")
     int threads;
 
+    @Option(names = "--native-helpers", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Run the stage's DL4J convolution and BatchNorm layers on libnd4j's native ops "
+                    + "(NativeHelpers.install, as the YOLO sample does; --no-native-helpers: DL4J's Java path).")
+    boolean nativeHelpers;
+
     @Override
     public Integer call() {
         CommandLine cl = spec.commandLine();
@@ -99,8 +105,10 @@ final class BackboneCommand implements Callable<Integer> {
         out.println("# " + SystemInfo.nativeBuild());
         out.println(String.format(Locale.ROOT, "# stage: %d bottleneck blocks, %d channels (bottleneck %d), input %dx%dx%dx%d, "
                         + "float32, train mode; medians of %d rounds after %d warm-up, variants interleaved; fwd = "
-                        + "ComputationGraph.output(train=true), fwd+bwd = computeGradientAndScore (CnnLossLayer MSE)",
-                blocks, channels, channels / 4, batch, channels, size, size, runs, warmup));
+                        + "ComputationGraph.output(train=true), fwd+bwd = computeGradientAndScore (CnnLossLayer MSE); DL4J "
+                        + "layers on %s",
+                blocks, channels, channels / 4, batch, channels, size, size, runs, warmup,
+                nativeHelpers ? "native ops (NativeHelpers)" : "DL4J's built-in path"));
         out.println(String.format(Locale.ROOT, "%-8s %12s %10s %11s %5s", "variant", "params", "fwd ms", "fwd+bwd ms", "bg%"));
         out.flush();
 
@@ -108,6 +116,9 @@ final class BackboneCommand implements Callable<Integer> {
         ComputationGraph[] nets = new ComputationGraph[n];
         for (int i = 0; i < n; i++) {
             nets[i] = stage(variants.get(i));
+            if (nativeHelpers) {
+                NativeHelpers.install(nets[i]);
+            }
         }
         Nd4j.getRandom().setSeed(0);
         INDArray x = Nd4j.randn(DataType.FLOAT, batch, channels, size, size);
