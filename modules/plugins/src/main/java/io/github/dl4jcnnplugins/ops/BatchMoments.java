@@ -4,8 +4,6 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 
-import org.nd4j.autodiff.samediff.SDIndex;
-
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
@@ -68,10 +66,7 @@ public class BatchMoments extends NativeAlias {
     public List<SDVariable> doDiff(List<SDVariable> grads) {
         SDVariable x = arg();
         SDVariable mean = outputVariables()[0];
-        SDVariable shape = sameDiff.shape(x).castTo(x.dataType());
-        SDVariable count = shape.get(SDIndex.point(0))
-                .mul(shape.get(SDIndex.point(2)))
-                .mul(shape.get(SDIndex.point(3)));   // M = N * H * W, a scalar
+        SDVariable count = sizeProduct(x, 0, 2, 3);   // M = N * H * W
         SDVariable a = grads.get(1).mul(2.0).div(count);
         SDVariable b = grads.get(0).div(count).sub(a.mul(mean));
         return Collections.singletonList(Mul.of(sameDiff, x, a, 0, 2, 3).add(b));

@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.ops;
 
+import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.imports.converters.ImportClassMapping;
@@ -36,6 +37,19 @@ public abstract class NativeAlias extends DynamicCustomOp {
     /** Makes SameDiff re-create {@code prototype}'s class for ops named {@code name}. */
     protected static void register(String name, NativeAlias prototype) {
         ImportClassMapping.getOpNameMapping().putIfAbsent(name, prototype);
+    }
+
+    /**
+     * The number of elements of {@code x} along {@code dims} (the product of those sizes), as a scalar of {@code x}'s
+     * data type computed from its run-time shape: the divisor of a mean over those dimensions in a gradient.
+     */
+    protected SDVariable sizeProduct(SDVariable x, int... dims) {
+        SDVariable shape = sameDiff.shape(x).castTo(x.dataType());
+        SDVariable n = shape.get(SDIndex.point(dims[0]));
+        for (int i = 1; i < dims.length; i++) {
+            n = n.mul(shape.get(SDIndex.point(dims[i])));
+        }
+        return n;
     }
 
     /** Name of the native kernel that executes this op. */

@@ -1,6 +1,5 @@
 package io.github.dl4jcnnplugins.ops;
 
-import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 
@@ -52,8 +51,7 @@ public class SpatialMean extends NativeAlias {
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
         SDVariable x = arg();
-        SDVariable shape = sameDiff.shape(x).castTo(x.dataType());
-        SDVariable pixels = shape.get(SDIndex.point(2)).mul(shape.get(SDIndex.point(3)));
+        SDVariable pixels = sizeProduct(x, 2, 3);
         SDVariable perPixel = sameDiff.expandDims(sameDiff.expandDims(grads.get(0).div(pixels), 2), 3);   // [N, C, 1, 1]
         return Collections.singletonList(sameDiff.zerosLike(x).add(perPixel));
     }
