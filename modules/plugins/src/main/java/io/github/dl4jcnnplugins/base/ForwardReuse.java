@@ -13,8 +13,11 @@ import org.nd4j.linalg.api.ops.OpContext;
 
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.UnaryOperator;
 
 /**
  * Keeps the results of a training forward pass's costly ops (convolutions, matrix products, gathers) so that the
@@ -22,9 +25,9 @@ import java.util.Set;
  *
  * <p>{@code SameDiff.calculateGradients} runs the gradient function, which holds a copy of every forward op: without
  * this, every training step computes the plug-in's forward pass twice (once for DL4J's forward, once inside the
- * backward). Here the forward graph runs in a {@link Capturing} session that copies the outputs of the costly ops
+ * backward). Here the forward graph runs in a {@link Session} that copies the outputs of the costly ops
  * (by op name: the gradient function's copies have the same names) into DL4J's activation workspace, which stays open
- * until the backward pass is done; the gradient function then runs in a {@link Reusing} session that returns those
+ * until the backward pass is done; the gradient function then runs in a {@link Session} with {@code reuse} set, which returns those
  * outputs instead of executing the ops. The cheap element-wise ops run again: keeping every intermediate instead (all
  * forward working memory in the activation workspace) was measured slower for the deformable convolution (fwd+bwd
  * 850-974 -> 1217-1446 ms, peak memory 67 -> 777 MB, generic build) and multiplied the peak memory of the others
@@ -46,9 +49,10 @@ final class ForwardReuse {
     static void enabled(boolean on) {
         enabled = on;
     }
+
     /** Backward passes that used a record / that ran the forward ops again (for tests and diagnostics). */
-    static final java.util.concurrent.atomic.AtomicLong REUSED = new java.util.concurrent.atomic.AtomicLong();
-    static final java.util.concurrent.atomic.AtomicLong RECOMPUTED = new java.util.concurrent.atomic.AtomicLong();
+    static final AtomicLong REUSED = new AtomicLong();
+    static final AtomicLong RECOMPUTED = new AtomicLong();
 
     /** Native op names whose outputs are recorded: the ops that cost more to run again than to copy. */
     private static final Set<String> COSTLY = Set.of("conv2d", "depthwise_conv2d", "deconv2d", "conv1d", "conv3dnew",
@@ -56,13 +60,13 @@ final class ForwardReuse {
 
     private final Map<String, INDArray[]> outputs = new HashMap<>();
     private INDArray[] inputs;
-    private java.util.function.UnaryOperator<INDArray> keep;
+    private UnaryOperator<INDArray> keep;
 
     /**
      * Forgets the previous record and starts a new one for a forward pass over {@code inputs}; {@code keep} copies an
      * op output to where it outlives the forward pass (DL4J's activation workspace).
      */
-    void start(INDArray[] forwardInputs, java.util.function.UnaryOperator<INDArray> keeper) {
+    void start(INDArray[] forwardInputs, UnaryOperator<INDArray> keeper) {
         outputs.clear();
         inputs = forwardInputs.clone();
         keep = keeper;
@@ -113,17 +117,20 @@ final class ForwardReuse {
         return ws != null && ws.isScopeActive() && a.data().getGenerationId() == ws.getGenerationId();
     }
 
-    Capturing capturing(SameDiff sd) {
-        return new Capturing(sd);
+    /** A session for {@code sd} that records (forward graph) or reuses (gradient function) this record's outputs. */
+    Session session(SameDiff sd) {
+        return new Session(sd);
     }
 
-    Reusing reusing(SameDiff sd) {
-        return new Reusing(sd);
-    }
+    /**
+     * Session for either graph. While a record is being made ({@link #start} to {@link #clear}), the costly ops it
+     * runs are recorded; when {@link #reuse} is set, ops found in the record return the recorded outputs instead of
+     * running.
+     */
+    final class Session extends InferenceSession {
+        boolean reuse;
 
-    /** Session for the forward graph: runs every op and records its outputs. */
-    final class Capturing extends InferenceSession {
-        Capturing(SameDiff sd) {
+        Session(SameDiff sd) {
             super(sd);
         }
 
@@ -131,10 +138,15 @@ final class ForwardReuse {
         public ExecutionResult doExec(DifferentialFunction op, OpContext opContext, FrameIter outputFrameIter,
                                       Set<VarId> opInputs, Set<VarId> allIterInputs, Set<String> constAndPhInputs,
                                       Map<String, SDValue> otherPlaceHolders) {
+            List<String> names = Arrays.asList(op.outputVariablesNames());
+            INDArray[] recorded = reuse ? outputs.get(op.getOwnName()) : null;
+            if (recorded != null) {
+                return ExecutionResult.createFrom(names, recorded);
+            }
             ExecutionResult r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
                     otherPlaceHolders);
-            if (inputs != null && keep != null && r.getOutputs() != null && COSTLY.contains(op.opName())) {
-                INDArray[] out = r.outputsToArray(Arrays.asList(op.outputVariablesNames()));
+            if (!reuse && keep != null && r.getOutputs() != null && COSTLY.contains(op.opName())) {
+                INDArray[] out = r.outputsToArray(names);
                 INDArray[] kept = new INDArray[out.length];
                 for (int i = 0; i < out.length; i++) {
                     kept[i] = out[i] == null ? null : keep.apply(out[i]);
@@ -142,27 +154,6 @@ final class ForwardReuse {
                 outputs.put(op.getOwnName(), kept);
             }
             return r;
-        }
-    }
-
-    /** Session for the gradient function: ops recorded by the forward pass return their recorded outputs. */
-    final class Reusing extends InferenceSession {
-        boolean enabled;
-
-        Reusing(SameDiff sd) {
-            super(sd);
-        }
-
-        @Override
-        public ExecutionResult doExec(DifferentialFunction op, OpContext opContext, FrameIter outputFrameIter,
-                                      Set<VarId> opInputs, Set<VarId> allIterInputs, Set<String> constAndPhInputs,
-                                      Map<String, SDValue> otherPlaceHolders) {
-            INDArray[] recorded = enabled ? outputs.get(op.getOwnName()) : null;
-            if (recorded != null) {
-                return ExecutionResult.createFrom(Arrays.asList(op.outputVariablesNames()), recorded);
-            }
-            return super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
-                    otherPlaceHolders);
         }
     }
 }

@@ -157,23 +157,22 @@ final class PluginGraph {
     }
 
     /**
-     * Gives {@code target} a session for this thread ({@code session}, or SameDiff's default when null) whose memory
-     * comes from the DL4J workspaces of {@code working} and {@code output}.
+     * Gives {@code target} a session for this thread (one of {@code reuse}'s for a training graph, SameDiff's default
+     * otherwise) whose memory comes from the DL4J workspaces of {@code working} and {@code output}.
      */
-    private static <S extends InferenceSession> S useWorkspaces(SameDiff target, LayerWorkspaceMgr mgr, ArrayType working,
-                                                                ArrayType output, Class<S> type,
-                                                                java.util.function.Function<SameDiff, S> session) {
+    private static InferenceSession useWorkspaces(SameDiff target, LayerWorkspaceMgr mgr, ArrayType working,
+                                                  ArrayType output, ForwardReuse reuse) {
         Map<Long, InferenceSession> sessions = target.getSessions();
         long tid = Thread.currentThread().getId();
         InferenceSession is = sessions.get(tid);
-        if (!type.isInstance(is)) {
-            is = session == null ? SameDiff.getInferenceFactory().create(target) : session.apply(target);
+        if (is == null || (reuse != null && !(is instanceof ForwardReuse.Session))) {
+            is = reuse == null ? SameDiff.getInferenceFactory().create(target) : reuse.session(target);
             sessions.put(tid, is);
         }
         SessionMemMgr mmgr = new DL4JSameDiffMemoryMgr(mgr.getWorkspaceName(working), mgr.getWorkspaceName(output),
                 mgr.getConfiguration(working), mgr.getConfiguration(output));
         is.setMmgr(mmgr);
-        return type.cast(is);
+        return is;
     }
 
     private static boolean sharesData(INDArray a, INDArray eps, INDArray epsilon, INDArray[] inputs) {
@@ -209,15 +208,15 @@ final class PluginGraph {
         Built b = ensureBuilt(inputs, paramTable, training, false);
         SameDiff sd = b.sd();
         PluginContext ctx = b.ctx();
-        if (training && ForwardReuse.enabled()) {
+        ForwardReuse reuse = b.reuse();   // null for the inference graph
+        if (reuse != null && ForwardReuse.enabled()) {
             // Outputs of the costly ops copied to the activation workspace (open until the backward pass) for it.
-            b.reuse().start(inputs, a -> mgr.isScopedOut(ArrayType.ACTIVATIONS) ? a.detach()
+            reuse.start(inputs, a -> mgr.isScopedOut(ArrayType.ACTIVATIONS) ? a.detach()
                     : mgr.dup(ArrayType.ACTIVATIONS, a));
-            useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS, ForwardReuse.Capturing.class,
-                    b.reuse()::capturing);
-        } else {
-            useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS, InferenceSession.class, null);
+        } else if (reuse != null) {
+            reuse.clear();
         }
+        useWorkspaces(sd, mgr, ArrayType.FF_WORKING_MEM, ArrayType.ACTIVATIONS, reuse);
         List<String> wanted = new ArrayList<>();
         wanted.add(b.outputName());
         List<PluginContext.RunningStatUpdate> updates = ctx.runningStatUpdates();
@@ -260,9 +259,12 @@ final class PluginGraph {
                                                      Map<String, INDArray> gradTable, LayerWorkspaceMgr mgr) {
         Built b = ensureBuilt(inputs, paramTable, true, true);
         SameDiff sd = b.sd();
-        ForwardReuse.Reusing session = useWorkspaces(sd.getFunction("grad"), mgr, ArrayType.BP_WORKING_MEM,
-                ArrayType.ACTIVATION_GRAD, ForwardReuse.Reusing.class, b.reuse()::reusing);
-        session.enabled = ForwardReuse.enabled() && b.reuse().use(inputs);
+        ForwardReuse.Session session = (ForwardReuse.Session) useWorkspaces(sd.getFunction("grad"), mgr,
+                ArrayType.BP_WORKING_MEM, ArrayType.ACTIVATION_GRAD, b.reuse());
+        session.reuse = ForwardReuse.enabled() && b.reuse().use(inputs);
+        if (!session.reuse) {
+            b.reuse().clear();   // nothing usable: and nothing of the gradient function is recorded either
+        }
         Map<String, INDArray> ph = placeholders(inputs);
         // SameDiff doubles the gradient that enters through the external-errors function: halve it on the way in
         // (exact for a power of two, and one pass over epsilon instead of one over every gradient that comes out).
@@ -295,7 +297,7 @@ final class PluginGraph {
             inputGrads[i] = sharesData(gi, eps, epsilon, inputs) ? mgr.dup(ArrayType.ACTIVATION_GRAD, gi)
                     : intoWorkspace(gi, mgr, ArrayType.ACTIVATION_GRAD);
         }
-        session.enabled = false;
+        session.reuse = false;
         b.reuse().clear();
         sd.clearPlaceholders(true);
         sd.clearOpInputs();
