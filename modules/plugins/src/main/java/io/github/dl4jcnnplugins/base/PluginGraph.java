@@ -32,8 +32,9 @@ import java.util.Map;
  * Shared by {@link PluginLayerImpl} and {@link PluginVertexImpl}; this is where the fixes for
  * DL4J 1.0.0-M2.1's SameDiff integration live, once:
  * <ul>
- *   <li>the incoming gradient is divided by {@link GradScale#externalErrorsFactor()} (2 in M2.1), which SameDiff
- *       multiplies it by;</li>
+ *   <li>SameDiff doubles the incoming gradient (M2.1): the gradient function is rewired to read it undoubled
+ *       ({@link GradScale#undoDoubling}), or, where that does not apply, the gradient is divided by
+ *       {@link GradScale#externalErrorsFactor()};</li>
  *   <li>training and inference get separate graphs (built lazily, each for the mode it runs: no run-time
  *       blending of batch and running statistics), and BatchNorm running statistics registered in the
  *       training graph's {@link PluginContext} are updated once per training forward (PyTorch semantics);</li>
@@ -69,6 +70,8 @@ final class PluginGraph {
 
     private Built trainGraph;
     private Built inferenceGraph;
+    /** What the backward pass multiplies epsilon by: 1 once {@link GradScale#undoDoubling} applied, else 1/factor. */
+    private double epsilonScale = 1.0;
     private final Map<String, INDArray> lastExposed = new LinkedHashMap<>();
 
     PluginGraph(String label, Definition definition, List<String> inputNames, Map<String, long[]> paramShapes,
@@ -104,6 +107,10 @@ final class PluginGraph {
             if (withGradient && !b.sd().hasGradientFunction()) {
                 SameDiff s = b.sd();
                 QuietStdout.run(() -> s.createGradFunction(inputNames.toArray(new String[0])));
+                List<String> requested = new ArrayList<>(inputNames);
+                requested.addAll(paramTable.keySet());
+                epsilonScale = GradScale.undoDoubling(s, b.epsilonName(), requested)
+                        ? 1.0 : 1.0 / GradScale.externalErrorsFactor();
             }
             return b;
         }
@@ -266,10 +273,10 @@ final class PluginGraph {
             b.reuse().clear();   // nothing usable: and nothing of the gradient function is recorded either
         }
         Map<String, INDArray> ph = placeholders(inputs);
-        // SameDiff doubles the gradient that enters through the external-errors function: halve it on the way in
-        // (exact for a power of two, and one pass over epsilon instead of one over every gradient that comes out).
-        double inv = 1.0 / GradScale.externalErrorsFactor();
-        INDArray eps = inv == 1.0 ? epsilon : epsilon.mul(inv);
+        // SameDiff doubles the gradient that enters through the external-errors function. Normally the gradient
+        // function was rewired not to (GradScale.undoDoubling); otherwise halve epsilon on the way in (exact for a
+        // power of two, and one pass over epsilon instead of one over every gradient that comes out).
+        INDArray eps = epsilonScale == 1.0 ? epsilon : epsilon.mul(epsilonScale);
         ph.put(b.epsilonName(), eps);
         List<String> required = new ArrayList<>(inputNames);
         required.addAll(paramTable.keySet());
