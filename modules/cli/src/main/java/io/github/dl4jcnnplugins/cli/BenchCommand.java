@@ -3,9 +3,6 @@ package io.github.dl4jcnnplugins.cli;
 import io.github.dl4jcnnplugins.base.TorchMapped;
 import io.github.dl4jcnnplugins.torch.ReferenceModules;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.conf.layers.CnnLossLayer;
-import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -42,11 +39,11 @@ import java.util.stream.Collectors;
  * {@code plugins bench}: CPU timing of the plug-ins at the sizes of {@code bench_cases.json}, printed in the
  * layout of {@code bench_torch.py} so that the two tables can be put side by side.
  *
- * <p>Each case's plug-in is the only vertex of a float32 network ({@link ReferenceRunner#network}), followed by a
- * loss layer whose gradient is a fixed random upstream gradient ({@link UpstreamLoss}). {@code fwd} is a train-mode
- * {@code ComputationGraph.output}; {@code fwd+bwd} is {@code ComputationGraph.computeGradientAndScore()}, the
- * forward and backward pass DL4J runs when it trains (with the workspaces of the default workspace mode), which
- * computes the gradient for that upstream gradient. Medians in milliseconds after warm-up iterations.
+ * <p>Each case's plug-in is the only vertex, and the output, of a float32 network
+ * ({@link ReferenceRunner#configuration}). {@code fwd} is a train-mode {@code ComputationGraph.output}; {@code fwd+bwd}
+ * is {@link UpstreamGraph#forwardBackward}: DL4J's training forward and backward pass (computeGradientAndScore's
+ * workspaces and code path, without a loss) for a fixed random upstream gradient, as {@code bench_torch.py} runs
+ * {@code y = m(x); y.backward(g)}. Medians in milliseconds after warm-up iterations.
  */
 @Command(name = "bench",
         description = {
@@ -179,8 +176,9 @@ final class BenchCommand implements Callable<Integer> {
         out.println("# " + SystemInfo.nativeBuild());
         out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up; "
                 + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
-                + "driven through DL4J's training path: ComputationGraph.output(train) and computeGradientAndScore() "
-                + "with a loss layer whose gradient is the upstream gradient (default workspace mode)");
+                + "driven through DL4J's training path: ComputationGraph.output(train), and computeGradientAndScore()'s "
+                + "forward and backward with the upstream gradient as the output's external error, no loss layer "
+                + "(default workspace mode)");
         out.println("# bg% = CPU used by other processes during the case, in % of all CPUs "
                 + "(anything above a few % means the timing was disturbed)"
                 + (retries > 0 ? String.format(Locale.ROOT, "; cases above %s%% are re-timed up to %dx, least disturbed kept",
@@ -202,8 +200,8 @@ final class BenchCommand implements Callable<Integer> {
     /** Times one case (see the class comment). */
     private Timing time(BenchCase c) {
         TorchMapped plugin = ReferenceModules.create(c.module(), c.args());
-        ComputationGraph net = ReferenceRunner.network(plugin, c.inputs(), DataType.FLOAT,
-                new CnnLossLayer.Builder(new UpstreamLoss()).activation(Activation.IDENTITY).build());
+        UpstreamGraph net = new UpstreamGraph(ReferenceRunner.configuration(plugin, c.inputs(), DataType.FLOAT));
+        net.init();
         net.initGradientsView();
         Nd4j.getRandom().setSeed(0);
         INDArray[] xs = new INDArray[c.inputs().size()];
@@ -225,19 +223,17 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         INDArray upstream = Nd4j.randn(DataType.FLOAT, outShape);
-        net.setInputs(xs);
-        net.setLabels(upstream);
         double[] fb = new double[runs];
         for (int i = 0; i < warmup + runs; i++) {
             long t0 = System.nanoTime();
-            net.computeGradientAndScore();
+            net.forwardBackward(xs, upstream);
             long t1 = System.nanoTime();
             if (i >= warmup) {
                 fb[i - warmup] = (t1 - t0) / 1e6;
             }
         }
         double bg = load.percent();
-        Memory memory = MemoryProbe.measure(net::computeGradientAndScore);
+        Memory memory = MemoryProbe.measure(() -> net.forwardBackward(xs, upstream));
         return new Timing(median(fwd), median(fb), bg, memory);
     }
 

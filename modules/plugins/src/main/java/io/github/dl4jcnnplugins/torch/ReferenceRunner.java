@@ -41,15 +41,18 @@ public final class ReferenceRunner {
 
     /** A network holding just {@code plugin}, fed by inputs of the given NCHW shapes. */
     public static ComputationGraph network(TorchMapped plugin, List<long[]> inputShapes, DataType dataType) {
-        return network(plugin, inputShapes, dataType, null);
+        ComputationGraph net = new ComputationGraph(configuration(plugin, inputShapes, dataType));
+        net.init();
+        return net;
     }
 
     /**
-     * A network holding {@code plugin}, fed by inputs of the given NCHW shapes, followed by {@code head} (named
-     * {@code "head"}, the network's output) when it is not null: for example a loss layer, so that the plug-in can
-     * be driven through DL4J's own training path ({@code computeGradientAndScore}, with its workspaces).
+     * The configuration of {@link #network}: {@code plugin} as vertex {@link #VERTEX}, the network's only output, fed
+     * by inputs {@code input0, input1, ...} of the given NCHW shapes (for callers that build their own
+     * {@code ComputationGraph} subclass on it).
      */
-    public static ComputationGraph network(TorchMapped plugin, List<long[]> inputShapes, DataType dataType, Layer head) {
+    public static ComputationGraphConfiguration configuration(TorchMapped plugin, List<long[]> inputShapes,
+                                                              DataType dataType) {
         ComputationGraphConfiguration.GraphBuilder gb = new NeuralNetConfiguration.Builder()
                 .dataType(dataType).updater(new NoOp()).seed(12345).graphBuilder();
         String[] names = new String[inputShapes.size()];
@@ -65,12 +68,7 @@ public final class ReferenceRunner {
         } else {
             gb.addVertex(VERTEX, (GraphVertex) plugin, names);
         }
-        if (head != null) {
-            gb.addLayer("head", head, VERTEX);
-        }
-        ComputationGraph net = new ComputationGraph(gb.setOutputs(head == null ? VERTEX : "head").build());
-        net.init();
-        return net;
+        return gb.setOutputs(VERTEX).build();
     }
 
     /** The plug-in configuration inside {@code net} (after type inference). */
