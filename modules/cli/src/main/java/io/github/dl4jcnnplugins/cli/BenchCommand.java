@@ -40,8 +40,8 @@ import java.util.stream.Collectors;
  * layout of {@code bench_torch.py} so that the two tables can be put side by side.
  *
  * <p>Each case's plug-in is the only vertex, and the output, of a float32 network
- * ({@link ReferenceRunner#configuration}). {@code fwd} is a train-mode {@code ComputationGraph.output}; {@code fwd+bwd}
- * is {@link UpstreamGraph#forwardBackward}: DL4J's training forward and backward pass (computeGradientAndScore's
+ * ({@link ReferenceRunner#configuration}). {@code fwd} is {@link UpstreamGraph#forward}, the training forward of
+ * {@code fit()} (activations in DL4J's workspace, not detached); {@code fwd+bwd} is {@link UpstreamGraph#forwardBackward}: DL4J's training forward and backward pass (computeGradientAndScore's
  * workspaces and code path, without a loss) for a fixed random upstream gradient, as {@code bench_torch.py} runs
  * {@code y = m(x); y.backward(g)}. Medians in milliseconds after warm-up iterations.
  */
@@ -176,8 +176,8 @@ final class BenchCommand implements Callable<Integer> {
         out.println("# " + SystemInfo.nativeBuild());
         out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up; "
                 + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
-                + "driven through DL4J's training path: ComputationGraph.output(train), and computeGradientAndScore()'s "
-                + "forward and backward with the upstream gradient as the output's external error, no loss layer "
+                + "driven through DL4J's training path: computeGradientAndScore()'s forward (activations in its "
+                + "workspace) and backward with the upstream gradient as the output's external error, no loss layer "
                 + "(default workspace mode)");
         out.println("# bg% = CPU used by other processes during the case, in % of all CPUs "
                 + "(anything above a few % means the timing was disturbed)"
@@ -214,9 +214,8 @@ final class BenchCommand implements Callable<Integer> {
         double[] fwd = new double[runs];
         for (int i = 0; i < warmup + runs; i++) {
             long t0 = System.nanoTime();
-            INDArray y = net.output(true, xs)[0];
+            outShape = net.forward(xs);
             long t1 = System.nanoTime();
-            outShape = y.shape();
             if (i >= warmup) {
                 fwd[i - warmup] = (t1 - t0) / 1e6;
             }

@@ -9,12 +9,15 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.util.Map;
+
 /**
  * A {@link ComputationGraph} that runs one training forward and backward pass for given upstream gradients
  * (dL/dOutput of each network output): the measurement {@code y = m(x); y.backward(g)} of {@code bench_torch.py}, on
  * DL4J's training path.
  *
- * <p>{@link #forwardBackward} is {@code computeGradientAndScore()} without the loss: the same workspaces
+ * <p>{@link #forward} is the training forward {@code fit()} runs; {@link #forwardBackward} is
+ * {@code computeGradientAndScore()} without the loss: the same workspaces
  * (activations in {@code WS_ALL_LAYERS_ACT}, per-layer working memory, per-layer activation-gradient workspaces),
  * the same {@code ffToLayerActivationsInWS} forward and {@code calcBackpropGradients} backward, with the upstream
  * gradients handed to the output vertices as external errors (DL4J's API for errors computed outside the network).
@@ -27,8 +30,36 @@ final class UpstreamGraph extends ComputationGraph {
         super(configuration);
     }
 
+    /**
+     * Training forward of {@code inputs} as {@code fit()} runs it (activations in {@code WS_ALL_LAYERS_ACT}, which closes
+     * afterwards); returns the shape of the first output.
+     */
+    long[] forward(INDArray[] inputs) {
+        LayerWorkspaceMgr mgr = trainingWorkspaces();
+        setInputs(inputs);
+        long[] shape;
+        try (MemoryWorkspace ignored = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
+            Map<String, INDArray> acts = ffToLayerActivationsInWS(true, -1, null, FwdPassType.STANDARD, false, inputs,
+                    null, null, false);
+            shape = acts.get(getConfiguration().getNetworkOutputs().get(0)).shape();
+        }
+        clearVertices();
+        return shape;
+    }
+
     /** Training forward of {@code inputs}, then backward of {@code upstream}; the gradients land in {@link #gradient()}. */
     void forwardBackward(INDArray[] inputs, INDArray... upstream) {
+        LayerWorkspaceMgr mgr = trainingWorkspaces();
+        setInputs(inputs);
+        try (MemoryWorkspace ignored = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
+            ffToLayerActivationsInWS(true, -1, null, FwdPassType.STANDARD, false, inputs, null, null, false);
+            calcBackpropGradients(false, false, upstream);
+        }
+        clearVertices();
+    }
+
+    /** The workspaces of {@code computeGradientAndScore()} (default workspace mode). */
+    private LayerWorkspaceMgr trainingWorkspaces() {
         synchronizeIterEpochCounts();
         LayerWorkspaceMgr mgr = LayerWorkspaceMgr.builder()
                 .with(ArrayType.ACTIVATIONS, WS_ALL_LAYERS_ACT, WS_ALL_LAYERS_ACT_CONFIG)
@@ -39,11 +70,10 @@ final class UpstreamGraph extends ComputationGraph {
                 .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, WS_RNN_LOOP_WORKING_MEM, WS_RNN_LOOP_WORKING_MEM_CONFIG)
                 .build();
         mgr.setHelperWorkspacePointers(helperWorkspaces);
-        setInputs(inputs);
-        try (MemoryWorkspace ignored = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
-            ffToLayerActivationsInWS(true, -1, null, FwdPassType.STANDARD, false, inputs, null, null, false);
-            calcBackpropGradients(false, false, upstream);
-        }
+        return mgr;
+    }
+
+    private void clearVertices() {
         for (GraphVertex v : vertices) {
             v.clear();
         }

@@ -20,8 +20,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.UnaryOperator;
 
 /**
- * Keeps the results of a training forward pass's costly ops (convolutions, matrix products, gathers) so that the
- * backward pass does not compute them again.
+ * Keeps the results of a training forward pass's costly ops (convolutions, matrix products, gathers, large
+ * reductions) so that the backward pass does not compute them again.
  *
  * <p>{@code SameDiff.calculateGradients} runs the gradient function, which holds a copy of every forward op: without
  * this, every training step computes the plug-in's forward pass twice (once for DL4J's forward, once inside the
@@ -57,6 +57,15 @@ final class ForwardReuse {
     /** Native op names whose outputs are recorded: the ops that cost more to run again than to copy. */
     private static final Set<String> COSTLY = Set.of("conv2d", "depthwise_conv2d", "deconv2d", "conv1d", "conv3dnew",
             "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather");
+
+    /**
+     * Other ops are recorded when their outputs are at most 1/{@value} the size of their inputs (reductions: a global
+     * mean, BatchNorm's batch statistics, a dot product over the pixels), so that copying them costs little next to
+     * reading the inputs again (SE ran its 25 MB spatial mean a second time in every backward pass).
+     */
+    private static final int REDUCTION_RATIO = 8;
+    /** ... and their inputs have at least this many elements (below it, running an op again costs next to nothing). */
+    private static final long REDUCTION_MIN_INPUT = 1 << 16;
 
     private final Map<String, INDArray[]> outputs = new HashMap<>();
     private INDArray[] inputs;
@@ -117,6 +126,23 @@ final class ForwardReuse {
         return ws != null && ws.isScopeActive() && a.data().getGenerationId() == ws.getGenerationId();
     }
 
+    /** Whether an op with these inputs and outputs is a reduction worth recording (see {@link #REDUCTION_RATIO}). */
+    private static boolean reduces(OpContext ctx, INDArray[] out) {
+        List<INDArray> in = ctx == null ? null : ctx.getInputArrays();
+        if (in == null || in.isEmpty()) {
+            return false;
+        }
+        long inLength = 0;
+        for (INDArray a : in) {
+            inLength += a == null ? 0 : a.length();
+        }
+        long outLength = 0;
+        for (INDArray a : out) {
+            outLength += a == null ? 0 : a.length();
+        }
+        return inLength >= REDUCTION_MIN_INPUT && outLength * REDUCTION_RATIO <= inLength;
+    }
+
     /** A session for {@code sd} that records (forward graph) or reuses (gradient function) this record's outputs. */
     Session session(SameDiff sd) {
         return new Session(sd);
@@ -145,8 +171,11 @@ final class ForwardReuse {
             }
             ExecutionResult r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
                     otherPlaceHolders);
-            if (!reuse && keep != null && r.getOutputs() != null && COSTLY.contains(op.opName())) {
+            if (!reuse && keep != null && r.getOutputs() != null) {
                 INDArray[] out = r.outputsToArray(names);
+                if (!COSTLY.contains(op.opName()) && !reduces(opContext, out)) {
+                    return r;
+                }
                 INDArray[] kept = new INDArray[out.length];
                 for (int i = 0; i < out.length; i++) {
                     kept[i] = out[i] == null ? null : keep.apply(out[i]);

@@ -298,6 +298,10 @@ final class PluginGraph {
             INDArray gi = g.get(inputNames.get(i));
             if (gi == null) {
                 gi = Nd4j.zeros(inputs[i].dataType(), inputs[i].shape());
+            } else if (!Arrays.equals(gi.shape(), inputs[i].shape())) {
+                throw new IllegalStateException(label + ": the gradient for input '" + inputNames.get(i) + "' has shape "
+                        + Arrays.toString(gi.shape()) + ", expected the input's " + Arrays.toString(inputs[i].shape())
+                        + " (a plug-in graph definition error)");
             }
             // SameDiff's result is already a fresh array in the activation-gradient workspace (or detached), except when
             // the graph passes epsilon or an input straight through: copy only then.

@@ -15,7 +15,8 @@ import java.util.List;
  * ({@code multiply} itself: 0.42 ms), {@code b} of shape {@code [1, C, 1, 1]} 20.6 ms, {@code [N, 1, H, W]} 12.7 ms;
  * it was the largest single cost of training ASFF and of every BatchNorm inside a plug-in. Here the gradient is
  * {@code dL/da = g * b} and {@code dL/db = sum(g * a)} over the dimensions along which {@code b} is broadcast (the
- * caller names them: shapes are not reliably known while the graph is being built). The forward pass is libnd4j's
+ * caller names them: shapes are not reliably known while the graph is being built); for a per-channel {@code b} that
+ * sum is one {@code dot} reduction of the pair. The forward pass is libnd4j's
  * {@code multiply} kernel (see {@link NativeAlias}).
  */
 public class Mul extends NativeAlias {
@@ -74,9 +75,29 @@ public class Mul extends NativeAlias {
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
         SDVariable g = grads.get(0);
-        SDVariable ga = g.mul(arg(1));
-        SDVariable gb = g.mul(arg(0));
+        SDVariable a = arg(0);
+        SDVariable b = arg(1);
+        SDVariable ga = g.mul(b);
         int[] dims = Arrays.stream(iArgs()).mapToInt(Math::toIntExact).toArray();
-        return Arrays.asList(ga, dims.length > 0 ? gb.sum(true, dims) : gb);
+        SDVariable gb;
+        if (dims.length == 0) {
+            gb = g.mul(a);
+        } else if (a.isConstant()) {
+            // spread(): a is all ones, so dL/db is the sum of g (and a constant gets no gradient of its own)
+            gb = g.sum(true, dims);
+        } else if (reducesPixels(dims)) {
+            // sum(g * a) over the pixels (and the batch) as one reduction of the pair: libnd4j's dot reads g and a once
+            // instead of writing and re-reading their product (8x256x56x56 float, 2 threads: 5.4 vs 6.9 ms over (2, 3),
+            // 4.6 vs 10.0 ms over (0, 2, 3)); over other dimensions it measured slower than the product and sum.
+            gb = sameDiff.dot(g, a, dims).reshape(sameDiff.shape(b));
+        } else {
+            gb = g.mul(a).sum(true, dims);
+        }
+        return Arrays.asList(ga, gb);
+    }
+
+    /** {@code (2, 3)} or {@code (0, 2, 3)}: b is per (sample and) channel of an NCHW a. */
+    private static boolean reducesPixels(int[] dims) {
+        return Arrays.equals(dims, new int[] {2, 3}) || Arrays.equals(dims, new int[] {0, 2, 3});
     }
 }
