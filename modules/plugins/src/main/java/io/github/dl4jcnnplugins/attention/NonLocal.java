@@ -4,6 +4,7 @@ import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.MatMul;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
@@ -181,9 +182,9 @@ public class NonLocal extends PluginLayer {
         SDVariable k = key.reshape(-1, qk, keys);                               // [N, qk, M]
         SDVariable v = value.reshape(-1, i, keys);                              // [N, I, M]
 
-        SDVariable f = sd.mmul(q, k, true, false, false);                       // [N, P, M]
+        SDVariable f = MatMul.of(sd, q, k, true, false);                       // [N, P, M]
         SDVariable attention = mode == Mode.DOT_PRODUCT ? f.div(keys) : sd.nn().softmax(f, 2);
-        SDVariable y = sd.mmul(v, attention, false, true, false);               // [N, I, P] = (A v^T)^T
+        SDVariable y = MatMul.of(sd, v, attention, false, true);               // [N, I, P] = (A v^T)^T
         return x.add(pointwise(sd, y.reshape(-1, i, h, w), p.get(MASK_WEIGHT), i, nIn));
     }
 

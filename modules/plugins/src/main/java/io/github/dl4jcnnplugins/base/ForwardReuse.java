@@ -56,7 +56,7 @@ final class ForwardReuse {
 
     /** Native op names whose outputs are recorded: the ops that cost more to run again than to copy. */
     private static final Set<String> COSTLY = Set.of("conv2d", "depthwise_conv2d", "deconv2d", "conv1d", "conv3dnew",
-            "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather");
+            "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather", "dl4jcnnplugins_matmul");
 
     /**
      * Other ops are recorded when their outputs are at most 1/{@value} the size of their inputs (reductions: a global

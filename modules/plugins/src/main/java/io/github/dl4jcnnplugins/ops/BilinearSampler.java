@@ -159,7 +159,7 @@ public final class BilinearSampler {
             }
         }
         INDArray b = Nd4j.createFromArray(base).castTo(theta.dataType());
-        SDVariable st = theta.reshape(-1, 3).mmul(sd.constant(b));            // [N*2, P]: rows x_s, y_s per sample
+        SDVariable st = MatMul.of(sd, theta.reshape(-1, 3), sd.constant(b));  // [N*2, P]: rows x_s, y_s per sample
         return st.reshape(-1, 2, outH * outW).permute(0, 2, 1).reshape(-1, outH, outW, 2);
     }
 
@@ -257,7 +257,7 @@ public final class BilinearSampler {
         SDVariable kx = axisWeights(sd, px, width, p, x.dataType());                            // [N, P, W]
         SDVariable ky = axisWeights(sd, py, height, p, x.dataType()).reshape(-1, p, 1, height); // [N, P, 1, H]
         // Points-major, so that the sum over rows runs along the last (contiguous) axis.
-        SDVariable rows = sd.mmul(kx, x.reshape(-1, channels * height, width).permute(0, 2, 1)) // [N, P, C*H]
+        SDVariable rows = MatMul.of(sd, kx, x.reshape(-1, channels * height, width), false, true) // [N, P, C*H]
                 .reshape(-1, p, channels, height);
         return Mul.of(sd, rows, ky, 2).sum(3).permute(0, 2, 1);                                 // [N, C, P]
     }

@@ -249,6 +249,6 @@ public final class Conv {
 
     /** A 1x1 convolution without bias as a matrix product: {@code weight} is {@code [out, in, 1, 1]} or {@code [out, in]}. */
     public static SDVariable linear(SameDiff sd, SDVariable v, SDVariable weight, long in, long out) {
-        return sd.mmul(v, weight.reshape(out, in), false, true, false);
+        return MatMul.of(sd, v, weight.reshape(out, in), false, true);
     }
 }

@@ -81,7 +81,7 @@ public final class DeformConv {
                     : weight.get(SDIndex.interval(j * co, (j + 1) * co), SDIndex.all(), SDIndex.all(), SDIndex.all());
             // weight [co, ci, kH, kW] -> [co, K * ci] with index k * ci + c, matching the columns.
             SDVariable w2 = wj.permute(0, 2, 3, 1).reshape(co, (long) k * ci);
-            outs[j] = sd.mmul(cj.reshape(-1, (long) k * ci), w2, false, true, false);    // [N*L, co]
+            outs[j] = MatMul.of(sd, cj.reshape(-1, (long) k * ci), w2, false, true);    // [N*L, co]
         }
         SDVariable out = groups == 1 ? outs[0] : sd.concat(1, outs);
         if (bias != null) {

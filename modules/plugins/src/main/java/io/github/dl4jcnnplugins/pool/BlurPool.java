@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.pool;
 import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
+import io.github.dl4jcnnplugins.ops.MatMul;
 import io.github.dl4jcnnplugins.ops.Pad;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
@@ -174,9 +175,9 @@ public class BlurPool extends PluginLayer {
         INDArray mw = Nd4j.createFromArray(axisMatrix(w)).castTo(ctx.dataType());
         long oh = mh.size(0);
         long ow = mw.size(0);
-        SDVariable alongW = sd.mmul(x.reshape(-1, w), sd.constant(mw.transpose().dup()));          // [N*C*H, W']
+        SDVariable alongW = MatMul.of(sd, x.reshape(-1, w), sd.constant(mw.transpose().dup()));    // [N*C*H, W']
         SDVariable hLast = alongW.reshape(-1, h, ow).permute(0, 2, 1).reshape(-1, h);               // [N*C*W', H]
-        SDVariable alongH = sd.mmul(hLast, sd.constant(mh.transpose().dup()));                     // [N*C*W', H']
+        SDVariable alongH = MatMul.of(sd, hLast, sd.constant(mh.transpose().dup()));               // [N*C*W', H']
         return alongH.reshape(-1, ow, oh).permute(0, 2, 1).reshape(-1, c, oh, ow);
     }
 
