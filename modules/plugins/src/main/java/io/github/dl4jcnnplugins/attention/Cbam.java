@@ -5,10 +5,11 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.Max;
+import io.github.dl4jcnnplugins.ops.Mean;
 import io.github.dl4jcnnplugins.ops.Mul;
 import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
-import io.github.dl4jcnnplugins.ops.SpatialMean;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
@@ -101,11 +102,11 @@ public class Cbam extends PluginLayer {
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         SameDiff sd = ctx.sd();
-        SDVariable avg = sharedMlp(sd, SpatialMean.of(sd, x), p);
-        SDVariable max = sharedMlp(sd, x.max(2, 3), p);
+        SDVariable avg = sharedMlp(sd, Mean.spatial(sd, x), p);
+        SDVariable max = sharedMlp(sd, Max.spatial(sd, x), p);
         SDVariable refined = ChannelGate.apply(sd, x, sd.nn().sigmoid(avg.add(max)), nIn);
 
-        SDVariable pooled = sd.concat(1, refined.mean(true, 1), refined.max(true, 1));          // [N, 2, H, W]
+        SDVariable pooled = sd.concat(1, Mean.along(sd, refined, 1), Max.along(sd, refined, 1));          // [N, 2, H, W]
         SDVariable logits = Conv.conv2d(sd, pooled, p.get(SA_CONV_WEIGHT), null, 2, 1,
                 Conv.Spec.of(spatialKernel, 1, spatialKernel / 2));
         return Mul.of(sd, refined, sd.nn().sigmoid(logits), 1);

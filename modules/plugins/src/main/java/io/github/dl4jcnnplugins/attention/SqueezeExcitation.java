@@ -5,9 +5,9 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.Mean;
 import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
-import io.github.dl4jcnnplugins.ops.SpatialMean;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
@@ -89,7 +89,7 @@ public class SqueezeExcitation extends PluginLayer {
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         SameDiff sd = ctx.sd();
-        SDVariable squeezed = SpatialMean.of(sd, x);                                                 // [N, C]
+        SDVariable squeezed = Mean.spatial(sd, x);                                                 // [N, C]
         SDVariable z = Relu.apply(sd, Conv.linear(sd, squeezed, p.get(FC1_WEIGHT), nIn, hidden()));
         SDVariable gate = sd.nn().sigmoid(Conv.linear(sd, z, p.get(FC2_WEIGHT), hidden(), nIn));
         return ChannelGate.apply(sd, x, gate, nIn);

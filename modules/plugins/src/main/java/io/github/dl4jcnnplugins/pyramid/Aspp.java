@@ -4,9 +4,9 @@ import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.Mean;
 import io.github.dl4jcnnplugins.ops.Mul;
 import io.github.dl4jcnnplugins.ops.Shapes;
-import io.github.dl4jcnnplugins.ops.SpatialMean;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
@@ -133,7 +133,7 @@ public class Aspp extends PluginLayer {
         long[] s = ctx.inputShape(0);
         Conv.Spec pointwise = Conv.Spec.of(1, 1, 0);
 
-        SDVariable pooled = Conv.conv2d(sd, SpatialMean.of(sd, x).reshape(-1, nIn, 1, 1), p.get(IMAGE_WEIGHT),
+        SDVariable pooled = Conv.conv2d(sd, Mean.spatial(sd, x).reshape(-1, nIn, 1, 1), p.get(IMAGE_WEIGHT),
                 p.get(IMAGE_BIAS), nIn, nOut, pointwise);                                          // [N, D, 1, 1]
         SDVariable[] cat = new SDVariable[(int) branches()];
         cat[0] = Mul.spread(sd, pooled, s[2], s[3]);                                               // broadcast to H x W
