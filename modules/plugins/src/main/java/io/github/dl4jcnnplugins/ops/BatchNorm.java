@@ -38,15 +38,15 @@ public final class BatchNorm {
             SDVariable shift = beta.sub(Mul.same(sd, p.get(meanKey).reshape(1, c, 1, 1), scale));
             return Mul.of(sd, x, scale, 0, 2, 3).add(shift);
         }
-        // y = (x - mean) * scale + beta, scale = gamma / sqrt(var + eps), with the batch moments from one op whose
-        // gradient is written out (BatchMoments: no reduce_mean_bp / variance gradient kernels in the backward pass).
-        // x is centred before scaling (not x * scale + shift) so that a large mean does not cancel digits in float.
+        // The batch moments from one op whose gradient is written out (BatchMoments: no reduce_mean_bp / variance
+        // gradient kernels), then the normalisation in one kernel that centres x before scaling (a large mean does
+        // not cancel digits in float) and has a written-out gradient (BatchNormKernel).
         SDVariable[] moments = BatchMoments.of(sd, x);
         SDVariable batchMean = moments[0];
         SDVariable batchVar = moments[1];
         ctx.addRunningStatUpdate(meanKey, batchMean, momentum, 0);
         ctx.addRunningStatUpdate(varKey, batchVar, momentum, hw);
-        SDVariable scale = Mul.same(sd, gamma, sd.math().rsqrt(batchVar.add(eps)));
-        return Mul.of(sd, x.sub(batchMean), scale, 0, 2, 3).add(beta);
+        return BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c),
+                p.get(ParamSpec.key(prefix + ".weight")).reshape(c), p.get(ParamSpec.key(prefix + ".bias")).reshape(c), eps);
     }
 }

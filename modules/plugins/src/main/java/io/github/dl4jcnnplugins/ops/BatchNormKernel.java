@@ -1,0 +1,77 @@
+package io.github.dl4jcnnplugins.ops;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * {@code y = (x - mean) / sqrt(var + eps) * gamma + beta} per channel of {@code x [N, C, H, W]} in one pass (libnd4j's
+ * {@code batchnorm} kernel, oneDNN's on the oneDNN builds), {@code mean}, {@code var}, {@code gamma}, {@code beta}
+ * of shape {@code [C]}; the training BatchNorm's normalisation once {@link BatchMoments} has the batch statistics.
+ *
+ * <p>Gradient, with {@code r = 1 / sqrt(var + eps)}, {@code S = sum(g)} and {@code D = sum(g (x - mean))} over
+ * {@code (N, H, W)} ({@code D} as {@code dot(g, x) - mean S}: one pass less than centring {@code x} again):
+ * <pre>
+ *   dx = g gamma r    dmean = -gamma r S    dvar = -gamma D r^3 / 2    dgamma = D r    dbeta = S
+ * </pre>
+ * ({@code mean} and {@code var} then pass theirs on to {@code x} through {@link BatchMoments}.) The same BatchNorm
+ * written as subtract, product and sum took four forward and about ten backward passes over {@code x}'s size; this
+ * takes one and three.
+ */
+public class BatchNormKernel extends NativeAlias {
+    /** Op name under which SameDiff re-creates this class; not a native op name. */
+    public static final String OP_NAME = "dl4jcnnplugins_batchnorm";
+
+    static {
+        register(OP_NAME, new BatchNormKernel());
+    }
+
+    /** For SameDiff's reflective re-creation only. */
+    public BatchNormKernel() {
+    }
+
+    private BatchNormKernel(SameDiff sd, SDVariable x, SDVariable mean, SDVariable var, SDVariable gamma,
+                            SDVariable beta, double eps) {
+        super(sd, x, mean, var, gamma, beta);
+        addIArgument(1, 1, 1);   // apply gamma, apply beta, channel axis 1
+        addTArgument(eps);
+    }
+
+    /** The normalisation of {@code x [N, C, H, W]} with per-channel {@code [C]} statistics and affine parameters. */
+    public static SDVariable apply(SameDiff sd, SDVariable x, SDVariable mean, SDVariable var, SDVariable gamma,
+                                   SDVariable beta, double eps) {
+        return new BatchNormKernel(sd, x, mean, var, gamma, beta, eps).outputVariable();
+    }
+
+    @Override
+    public String opName() {
+        return OP_NAME;
+    }
+
+    @Override
+    protected String nativeName() {
+        return "batchnorm";
+    }
+
+    @Override
+    public List<SDVariable> doDiff(List<SDVariable> grads) {
+        SDVariable g = grads.get(0);
+        SDVariable[] in = args();
+        SDVariable x = in[0];
+        SDVariable mean = in[1];
+        SDVariable var = in[2];
+        SDVariable gamma = in[3];
+        double eps = tArguments.get(0);
+        SDVariable r = sameDiff.math().rsqrt(var.add(eps));                                  // [C]
+        SDVariable gr = gamma.mul(r);
+        SDVariable s = g.sum(0, 2, 3);                                                        // [C]
+        SDVariable d = sameDiff.dot(g, x, 0, 2, 3).sub(mean.mul(s));                          // [C]
+        SDVariable dx = Mul.of(sameDiff, g, gr.reshape(1, -1, 1, 1), 0, 2, 3);
+        SDVariable dmean = gr.mul(s).neg();
+        SDVariable dvar = gr.mul(d).mul(r.mul(r)).mul(-0.5);
+        SDVariable dgamma = d.mul(r);
+        return Arrays.asList(dx, dmean, dvar, dgamma, s);
+    }
+}
