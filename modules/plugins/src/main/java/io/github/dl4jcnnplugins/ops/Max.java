@@ -3,7 +3,6 @@ package io.github.dl4jcnnplugins.ops;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
@@ -56,14 +55,8 @@ public class Max extends NativeAlias {
 
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
-        int[] dims = Arrays.stream(iArgs()).mapToInt(Math::toIntExact).toArray();
-        SDVariable g = grads.get(0);
-        if (!bArguments.get(0)) {
-            for (int d : dims) {
-                g = sameDiff.expandDims(g, d);
-            }
-        }
-        return Collections.singletonList(FirstMax.mask(sameDiff, arg(), dims).mul(g));
+        int[] dims = dims();
+        return Collections.singletonList(FirstMax.mask(sameDiff, arg(), dims).mul(withReducedDims(grads.get(0), dims)));
     }
 
     /** libnd4j's {@code ismax} along given dimensions, in the input's data type: 1 at each slice's first maximum. */

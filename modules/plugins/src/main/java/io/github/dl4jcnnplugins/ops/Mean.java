@@ -3,7 +3,6 @@ package io.github.dl4jcnnplugins.ops;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
@@ -60,13 +59,7 @@ public class Mean extends NativeAlias {
 
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
-        int[] dims = Arrays.stream(iArgs()).mapToInt(Math::toIntExact).toArray();
-        SDVariable g = grads.get(0).div(sizeProduct(arg(), dims));
-        if (!bArguments.get(0)) {
-            for (int d : dims) {   // ascending: each restored dimension is where the input had it
-                g = sameDiff.expandDims(g, d);
-            }
-        }
-        return Collections.singletonList(g);
+        int[] dims = dims();
+        return Collections.singletonList(withReducedDims(grads.get(0).div(sizeProduct(arg(), dims)), dims));
     }
 }

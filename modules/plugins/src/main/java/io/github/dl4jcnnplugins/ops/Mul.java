@@ -78,7 +78,7 @@ public class Mul extends NativeAlias {
         SDVariable a = arg(0);
         SDVariable b = arg(1);
         SDVariable ga = g.mul(b);
-        int[] dims = Arrays.stream(iArgs()).mapToInt(Math::toIntExact).toArray();
+        int[] dims = dims();
         SDVariable gb;
         if (dims.length == 0) {
             gb = g.mul(a);

@@ -10,6 +10,7 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.exception.ND4JIllegalStateException;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -50,6 +51,25 @@ public abstract class NativeAlias extends DynamicCustomOp {
             n = n.mul(shape.get(SDIndex.point(dims[i])));
         }
         return n;
+    }
+
+    /**
+     * The dimensions this reduction reduces (its integer arguments) and {@code g}, the gradient of its output, with
+     * those dimensions back as size 1 unless the reduction kept them (its first boolean argument): a gradient that
+     * broadcasts against the input.
+     */
+    protected SDVariable withReducedDims(SDVariable g, int[] dims) {
+        if (bArguments.isEmpty() || !bArguments.get(0)) {
+            for (int d : dims) {   // ascending: each restored dimension is where the input had it
+                g = sameDiff.expandDims(g, d);
+            }
+        }
+        return g;
+    }
+
+    /** The op's integer arguments as dimensions. */
+    protected int[] dims() {
+        return Arrays.stream(iArgs()).mapToInt(Math::toIntExact).toArray();
     }
 
     /** Name of the native kernel that executes this op. */
