@@ -35,6 +35,16 @@ final class UpstreamGraph extends ComputationGraph {
      * afterwards); returns the shape of the first output.
      */
     long[] forward(INDArray[] inputs) {
+        return pass(inputs, null);
+    }
+
+    /** Training forward of {@code inputs}, then backward of {@code upstream}; the gradients land in {@link #gradient()}. */
+    void forwardBackward(INDArray[] inputs, INDArray... upstream) {
+        pass(inputs, upstream);
+    }
+
+    /** The training forward, and the backward of {@code upstream} unless it is null; the first output's shape. */
+    private long[] pass(INDArray[] inputs, INDArray[] upstream) {
         LayerWorkspaceMgr mgr = trainingWorkspaces();
         setInputs(inputs);
         long[] shape;
@@ -42,20 +52,14 @@ final class UpstreamGraph extends ComputationGraph {
             Map<String, INDArray> acts = ffToLayerActivationsInWS(true, -1, null, FwdPassType.STANDARD, false, inputs,
                     null, null, false);
             shape = acts.get(getConfiguration().getNetworkOutputs().get(0)).shape();
+            if (upstream != null) {
+                calcBackpropGradients(false, false, upstream);
+            }
         }
-        clearVertices();
+        for (GraphVertex v : vertices) {
+            v.clear();
+        }
         return shape;
-    }
-
-    /** Training forward of {@code inputs}, then backward of {@code upstream}; the gradients land in {@link #gradient()}. */
-    void forwardBackward(INDArray[] inputs, INDArray... upstream) {
-        LayerWorkspaceMgr mgr = trainingWorkspaces();
-        setInputs(inputs);
-        try (MemoryWorkspace ignored = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
-            ffToLayerActivationsInWS(true, -1, null, FwdPassType.STANDARD, false, inputs, null, null, false);
-            calcBackpropGradients(false, false, upstream);
-        }
-        clearVertices();
     }
 
     /** The workspaces of {@code computeGradientAndScore()} (default workspace mode). */
@@ -71,11 +75,5 @@ final class UpstreamGraph extends ComputationGraph {
                 .build();
         mgr.setHelperWorkspacePointers(helperWorkspaces);
         return mgr;
-    }
-
-    private void clearVertices() {
-        for (GraphVertex v : vertices) {
-            v.clear();
-        }
     }
 }

@@ -132,15 +132,16 @@ final class ForwardReuse {
         if (in == null || in.isEmpty()) {
             return false;
         }
-        long inLength = 0;
-        for (INDArray a : in) {
-            inLength += a == null ? 0 : a.length();
+        long inLength = totalLength(in);
+        return inLength >= REDUCTION_MIN_INPUT && totalLength(Arrays.asList(out)) * REDUCTION_RATIO <= inLength;
+    }
+
+    private static long totalLength(List<INDArray> arrays) {
+        long n = 0;
+        for (INDArray a : arrays) {
+            n += a == null ? 0 : a.length();
         }
-        long outLength = 0;
-        for (INDArray a : out) {
-            outLength += a == null ? 0 : a.length();
-        }
-        return inLength >= REDUCTION_MIN_INPUT && outLength * REDUCTION_RATIO <= inLength;
+        return n;
     }
 
     /** A session for {@code sd} that records (forward graph) or reuses (gradient function) this record's outputs. */

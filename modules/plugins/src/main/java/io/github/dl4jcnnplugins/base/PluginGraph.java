@@ -107,9 +107,7 @@ final class PluginGraph {
             if (withGradient && !b.sd().hasGradientFunction()) {
                 SameDiff s = b.sd();
                 QuietStdout.run(() -> s.createGradFunction(inputNames.toArray(new String[0])));
-                List<String> requested = new ArrayList<>(inputNames);
-                requested.addAll(paramTable.keySet());
-                epsilonScale = GradScale.undoDoubling(s, b.epsilonName(), requested)
+                epsilonScale = GradScale.undoDoubling(s, b.epsilonName(), gradientTargets(paramTable))
                         ? 1.0 : 1.0 / GradScale.externalErrorsFactor();
             }
             return b;
@@ -153,6 +151,13 @@ final class PluginGraph {
             s.setListeners(ProfilingListener.builder(file).recordAll().warmup(2).build());
         }
         return new Built(s, c, out.name(), epsilon, shapes, training ? new ForwardReuse() : null);
+    }
+
+    /** The variables whose gradients the backward pass returns: the inputs, then the parameters. */
+    private List<String> gradientTargets(Map<String, INDArray> paramTable) {
+        List<String> targets = new ArrayList<>(inputNames);
+        targets.addAll(paramTable.keySet());
+        return targets;
     }
 
     private Map<String, INDArray> placeholders(INDArray[] inputs) {
@@ -278,9 +283,7 @@ final class PluginGraph {
         // power of two, and one pass over epsilon instead of one over every gradient that comes out).
         INDArray eps = epsilonScale == 1.0 ? epsilon : epsilon.mul(epsilonScale);
         ph.put(b.epsilonName(), eps);
-        List<String> required = new ArrayList<>(inputNames);
-        required.addAll(paramTable.keySet());
-        Map<String, INDArray> g = sd.calculateGradients(ph, required);
+        Map<String, INDArray> g = sd.calculateGradients(ph, gradientTargets(paramTable));
 
         Map<String, INDArray> paramGrads = new LinkedHashMap<>();
         for (String key : paramTable.keySet()) {

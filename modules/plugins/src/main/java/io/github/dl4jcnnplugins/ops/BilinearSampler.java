@@ -203,16 +203,7 @@ public final class BilinearSampler {
 
     /** The {@link Sampling} named by {@value #SAMPLING_PROPERTY}, default {@link Sampling#AUTO}; read when a graph is built. */
     public static Sampling defaultSampling() {
-        String v = System.getProperty(SAMPLING_PROPERTY);
-        if (v == null || v.isBlank()) {
-            return Sampling.AUTO;
-        }
-        try {
-            return Sampling.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("invalid value for system property " + SAMPLING_PROPERTY
-                    + ": expected one of auto, gather, separable; got '" + v + "'");
-        }
+        return EnumProperty.parse(SAMPLING_PROPERTY, System.getProperty(SAMPLING_PROPERTY), Sampling.class, Sampling.AUTO);
     }
 
     /**

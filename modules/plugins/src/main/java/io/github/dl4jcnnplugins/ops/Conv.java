@@ -9,7 +9,6 @@ import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.nativeblas.NativeOpsHolder;
 
-import java.util.Locale;
 
 /**
  * 2-D convolution on NCHW activations with PyTorch-layout weights {@code [out, in/groups, kH, kW]}.
@@ -77,15 +76,7 @@ public final class Conv {
     private static volatile Boolean oneDnn;
 
     static Dilated parseDilated(String value) {
-        if (value == null || value.isBlank()) {
-            return Dilated.AUTO;
-        }
-        try {
-            return Dilated.valueOf(value.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("invalid value for system property " + DILATED_PROPERTY
-                    + ": expected one of auto, native, space_to_batch; got '" + value + "'");
-        }
+        return EnumProperty.parse(DILATED_PROPERTY, value, Dilated.class, Dilated.AUTO);
     }
 
     /** The current strategy for stride-1 dilated convolutions; read when a plug-in's graph is built. */

@@ -70,22 +70,18 @@ public class MatMul extends NativeAlias {
         SDVariable da;
         SDVariable db;
         if (!ta && !tb) {
-            da = product(g, b, false, true);
-            db = product(a, g, true, false);
+            da = of(sameDiff, g, b, false, true);
+            db = of(sameDiff, a, g, true, false);
         } else if (ta && !tb) {
-            da = product(b, g, false, true);
-            db = product(a, g, false, false);
+            da = of(sameDiff, b, g, false, true);
+            db = of(sameDiff, a, g, false, false);
         } else if (!ta) {
-            da = product(g, b, false, false);
-            db = product(g, a, true, false);
+            da = of(sameDiff, g, b, false, false);
+            db = of(sameDiff, g, a, true, false);
         } else {
-            da = product(b, g, true, true);
-            db = product(g, a, true, true);
+            da = of(sameDiff, b, g, true, true);
+            db = of(sameDiff, g, a, true, true);
         }
         return Arrays.asList(da, db);
-    }
-
-    private SDVariable product(SDVariable x, SDVariable y, boolean tx, boolean ty) {
-        return new MatMul(sameDiff, x, y, tx, ty).outputVariable();
     }
 }

@@ -133,7 +133,7 @@ public class Aspp extends PluginLayer {
         long[] s = ctx.inputShape(0);
         Conv.Spec pointwise = Conv.Spec.of(1, 1, 0);
 
-        SDVariable pooled = Conv.conv2d(sd, Mean.spatial(sd, x).reshape(-1, nIn, 1, 1), p.get(IMAGE_WEIGHT),
+        SDVariable pooled = Conv.conv2d(sd, Mean.along(sd, x, 2, 3), p.get(IMAGE_WEIGHT),
                 p.get(IMAGE_BIAS), nIn, nOut, pointwise);                                          // [N, D, 1, 1]
         SDVariable[] cat = new SDVariable[(int) branches()];
         cat[0] = Mul.spread(sd, pooled, s[2], s[3]);                                               // broadcast to H x W
