@@ -10,6 +10,8 @@ import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.api.ops.impl.shape.Reshape;
+import org.nd4j.linalg.api.shape.Shape;
 
 import java.util.Arrays;
 import java.util.HashMap;
@@ -144,6 +146,36 @@ final class ForwardReuse {
         return n;
     }
 
+    /**
+     * A reshape's result as a view of its input, or null when it cannot be one (not a row-major reshape of a
+     * row-major array with default strides). libnd4j's {@code reshape} kernel copies every element; a view costs
+     * nothing. Safe because a session here allocates through DL4J's memory manager, whose {@code release} does nothing
+     * (arrays live until their DL4J workspace closes), so an input never returns to a cache while a view of it is in
+     * use; and {@link PluginGraph} copies a result that shares memory with an input before handing it to DL4J.
+     */
+    static INDArray reshapeView(Reshape op, OpContext ctx) {
+        long[] args = op.iArgs();
+        if (ctx == null || args.length == 0 || args[0] != Reshape.C_ORDER) {
+            return null;
+        }
+        List<INDArray> in = ctx.getInputArrays();
+        List<INDArray> out = ctx.getOutputArrays();
+        if (in == null || in.isEmpty() || out == null || out.isEmpty()) {
+            return null;
+        }
+        INDArray x = in.get(0);
+        INDArray y = out.get(0);
+        if (x == null || y == null || x.isEmpty() || x.rank() == 0 || y.rank() == 0 || x.length() != y.length()
+                || x.dataType() != y.dataType() || x.ordering() != 'c' || !Shape.hasDefaultStridesForShape(x)) {
+            return null;
+        }
+        try {
+            return x.reshape('c', true, y.shape());
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
     /** A session for {@code sd} that records (forward graph) or reuses (gradient function) this record's outputs. */
     Session session(SameDiff sd) {
         return new Session(sd);
@@ -169,6 +201,10 @@ final class ForwardReuse {
             INDArray[] recorded = reuse ? outputs.get(op.getOwnName()) : null;
             if (recorded != null) {
                 return ExecutionResult.createFrom(names, recorded);
+            }
+            INDArray view = op instanceof Reshape ? reshapeView((Reshape) op, opContext) : null;
+            if (view != null) {
+                return ExecutionResult.createFrom(names, new INDArray[]{view});
             }
             ExecutionResult r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
                     otherPlaceHolders);

@@ -188,15 +188,41 @@ final class PluginGraph {
     }
 
     private static boolean sharesData(INDArray a, INDArray eps, INDArray epsilon, INDArray[] inputs) {
-        if (a.data() == eps.data() || a.data() == epsilon.data()) {
-            return true;
-        }
+        return sameMemory(a, eps) || sameMemory(a, epsilon) || sharesInput(a, inputs);
+    }
+
+    /** Whether {@code a} is one of {@code inputs} or a view of one (a reshape runs as a view: ForwardReuse). */
+    private static boolean sharesInput(INDArray a, INDArray[] inputs) {
         for (INDArray in : inputs) {
-            if (a.data() == in.data()) {
+            if (sameMemory(a, in)) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** Whether the buffers of {@code a} and {@code b} overlap (a view may have a buffer object of its own). */
+    private static boolean sameMemory(INDArray a, INDArray b) {
+        if (a.data() == b.data()) {
+            return true;
+        }
+        long a0 = a.data().address();
+        long b0 = b.data().address();
+        return a0 < b0 + b.data().length() * b.data().getElementSize()
+                && b0 < a0 + a.data().length() * a.data().getElementSize();
+    }
+
+    /**
+     * A copy of {@code arr} in the DL4J workspace of {@code type}, or detached when that type is scoped out (where
+     * {@code mgr.dup} would return a detached array itself).
+     */
+    private static INDArray copy(INDArray arr, LayerWorkspaceMgr mgr, ArrayType type) {
+        if (mgr.isScopedOut(type)) {
+            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                return arr.dup();
+            }
+        }
+        return mgr.dup(type, arr);
     }
 
     /** Moves {@code arr} into the DL4J workspace of {@code type} unless it is already there. */
@@ -251,7 +277,10 @@ final class PluginGraph {
             }
             running.muli(1.0 - u.momentum()).addi(batch.mul(m));
         }
-        INDArray result = intoWorkspace(out.get(b.outputName()), mgr, ArrayType.ACTIVATIONS);
+        INDArray y = out.get(b.outputName());
+        // a copy when the graph passed an input through (as is or reshaped): DL4J may change activations in place
+        INDArray result = sharesInput(y, inputs) ? copy(y, mgr, ArrayType.ACTIVATIONS)
+                : intoWorkspace(y, mgr, ArrayType.ACTIVATIONS);
         sd.clearPlaceholders(true);
         sd.clearOpInputs();
         return result;
@@ -308,7 +337,7 @@ final class PluginGraph {
             }
             // SameDiff's result is already a fresh array in the activation-gradient workspace (or detached), except when
             // the graph passes epsilon or an input straight through: copy only then.
-            inputGrads[i] = sharesData(gi, eps, epsilon, inputs) ? mgr.dup(ArrayType.ACTIVATION_GRAD, gi)
+            inputGrads[i] = sharesData(gi, eps, epsilon, inputs) ? copy(gi, mgr, ArrayType.ACTIVATION_GRAD)
                     : intoWorkspace(gi, mgr, ArrayType.ACTIVATION_GRAD);
         }
         session.reuse = false;
