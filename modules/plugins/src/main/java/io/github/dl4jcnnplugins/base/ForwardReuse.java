@@ -182,9 +182,10 @@ final class ForwardReuse {
     }
 
     /**
-     * Session for either graph. While a record is being made ({@link #start} to {@link #clear}), the costly ops it
+     * Session for every plug-in graph (training forward, gradient function, inference). Reshapes run as views
+     * ({@link #reshapeView}). While a record is being made ({@link #start} to {@link #clear}), the costly ops it
      * runs are recorded; when {@link #reuse} is set, ops found in the record return the recorded outputs instead of
-     * running.
+     * running. (The inference graph's session belongs to a record that is never started.)
      */
     final class Session extends InferenceSession {
         boolean reuse;

@@ -169,16 +169,18 @@ final class PluginGraph {
     }
 
     /**
-     * Gives {@code target} a session for this thread (one of {@code reuse}'s for a training graph, SameDiff's default
-     * otherwise) whose memory comes from the DL4J workspaces of {@code working} and {@code output}.
+     * Gives {@code target} a session for this thread (one of {@code reuse}'s for a training graph, of an unused record
+     * otherwise: see {@link ForwardReuse.Session}) whose memory comes from the DL4J workspaces of {@code working} and
+     * {@code output}.
      */
     private static InferenceSession useWorkspaces(SameDiff target, LayerWorkspaceMgr mgr, ArrayType working,
                                                   ArrayType output, ForwardReuse reuse) {
         Map<Long, InferenceSession> sessions = target.getSessions();
         long tid = Thread.currentThread().getId();
         InferenceSession is = sessions.get(tid);
-        if (is == null || (reuse != null && !(is instanceof ForwardReuse.Session))) {
-            is = reuse == null ? SameDiff.getInferenceFactory().create(target) : reuse.session(target);
+        if (!(is instanceof ForwardReuse.Session)) {
+            // the inference graph: a session of a record that is never started (reshapes as views, nothing kept)
+            is = (reuse == null ? new ForwardReuse() : reuse).session(target);
             sessions.put(tid, is);
         }
         SessionMemMgr mmgr = new DL4JSameDiffMemoryMgr(mgr.getWorkspaceName(working), mgr.getWorkspaceName(output),
