@@ -2,10 +2,11 @@
 # benchmarks/compare.sh: PyTorch (shared/reference/bench_torch.py) and DL4J (bin/plugins bench) side by side on
 # this machine, in one go; writes BENCHMARKS.md at the repository root.
 #
-#   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--retries N] [--only NAME...] [--out FILE]
-#                         [--classifier C]
+#   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--warmup-seconds S] [--retries N] [--only NAME...]
+#                         [--out FILE] [--classifier C]
 #
-# Defaults: 2 threads, 10 runs after 6 warm-ups, a case with bg% > 5 re-timed up to 3 times after 20 s (as
+# Defaults: 2 threads, 10 runs after 6 warm-ups (DL4J: and then more until 10 s of warm-up per quantity, the JIT's
+# steady state; PyTorch has no JIT and is steady after one or two), a case with bg% > 5 re-timed up to 3 times after 20 s (as
 # bench_torch.py), every case of bench_cases.json, the default ND4J build (--classifier linux-x86_64-onednn etc.
 # builds bin/plugins with -Dnd4j.classifier=C). GFLOP/s = nominal MACs of the case (benchmarks/macs.py, counted on
 # the PyTorch module) x 2 / fwd time, x 6 / fwd+bwd time, for the conv-heavy cases. A "## Notes" section at the end
@@ -18,17 +19,18 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ref=${REFERENCE:-$root/../shared/reference}
 py=${PYTHON:-/usr/bin/python3}
-threads=2 runs=10 warmup=6 retries=3 out="$root/BENCHMARKS.md" only=() classifier=""
+threads=2 runs=10 warmup=6 warmup_seconds=10 retries=3 out="$root/BENCHMARKS.md" only=() classifier=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
+        --warmup-seconds) warmup_seconds=$2; shift 2 ;;
         --retries) retries=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --classifier) classifier=$2; shift 2 ;;
         --only) shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do only+=("$1"); shift; done ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -50,14 +52,14 @@ echo "compare.sh: DL4J (bin/plugins bench, $threads threads) ..." >&2
 extra="${MVN_OPTS_EXTRA:-}"
 [ -n "$classifier" ] && extra="$extra -Dnd4j.classifier=$classifier"
 MVN_OPTS_EXTRA="$extra" OMP_NUM_THREADS=$threads "$root/bin/plugins" bench --cases "$ref/bench_cases.json" --threads "$threads" --runs "$runs" \
-    --warmup "$warmup" --retries "$retries" "${onlyargs[@]}" | tee "$tmp/dl4j.txt" >&2
+    --warmup "$warmup" --warmup-seconds "$warmup_seconds" --retries "$retries" "${onlyargs[@]}" | tee "$tmp/dl4j.txt" >&2
 load2=$(cut -d' ' -f1-3 /proc/loadavg)
 
 "$py" - "$tmp/torch.txt" "$tmp/dl4j.txt" "$out" "$start" "$threads" "$runs" "$warmup" "$retries" "$load0" "$load1" "$load2" \
-    "$tmp/macs.txt" "$classifier" <<'PY'
+    "$tmp/macs.txt" "$classifier" "$warmup_seconds" <<'PY'
 import os, platform, re, subprocess, sys
 (torch_file, dl4j_file, out, start, threads, runs, warmup, retries, load0, load1, load2, macs_file,
- classifier) = sys.argv[1:]
+ classifier, warmup_seconds) = sys.argv[1:]
 
 # Modules whose time is mostly convolutions / matrix products: the ones with a GFLOP/s column.
 CONV_HEAVY = {"NonLocal", "ASPP", "GhostModule", "RFB", "ASFF", "CoordConv", "DeformConv2d"}
@@ -117,7 +119,7 @@ w = lines.append
 w("# Benchmarks: DL4J plug-ins vs the PyTorch reference (CPU)")
 w("")
 opt = f" --classifier {classifier}" if classifier else ""
-w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup} --retries {retries}{opt}` on {start}. "
+w(f"Written by `benchmarks/compare.sh --threads {threads} --runs {runs} --warmup {warmup} --warmup-seconds {warmup_seconds} --retries {retries}{opt}` on {start}. "
   "Both halves ran on the same machine, one after the other; each prints its own bg% (CPU used by other "
   "processes while the case ran, % of all CPUs). **A row with a high bg% was disturbed** and its time is "
   "not a property of the code: compare ratios only between rows with low bg% on both sides.")
@@ -129,7 +131,8 @@ w(f"| load average (1/5/15 min) | before PyTorch {load0}; before DL4J {load1}; a
 w(f"| PyTorch | {th[0].lstrip('# ') if th else '?'} |")
 w(f"| DL4J | {dh[0].lstrip('# ') if dh else '?'}; {java} |")
 w(f"| threads | {threads} on both sides (torch.set_num_threads; ND4J maxThreads, BLAS threads and OMP_NUM_THREADS) |")
-w(f"| timing | float32, train mode, median of {runs} runs after {warmup} warm-ups; fwd = forward (PyTorch under no_grad), "
+w(f"| timing | float32, train mode, median of {runs} runs after {warmup} warm-ups (DL4J: and then more until {warmup_seconds} s "
+  "of warm-up per quantity, the JIT's steady state); fwd = forward (PyTorch under no_grad), "
   "fwd+bwd = forward + backward of a fixed random upstream gradient, inputs requiring grad |")
 w("")
 w("| case | module | input | PyTorch fwd ms | DL4J fwd ms | DL4J/PyTorch fwd | PyTorch fwd+bwd ms | DL4J fwd+bwd ms "

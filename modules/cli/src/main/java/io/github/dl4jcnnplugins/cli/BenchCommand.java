@@ -76,6 +76,17 @@ final class BenchCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    /** Upper bound on the warm-up iterations that {@link #warmupSeconds} adds. */
+    static final int MAX_WARMUP = 1000;
+
+    @Option(names = "--warmup-seconds", defaultValue = "10", paramLabel = "S",
+            description = {"Keep warming up each quantity until S seconds have passed (after the --warmup iterations; "
+                    + "at most " + MAX_WARMUP + " iterations; default: ${DEFAULT-VALUE}). The JVM's JIT compiles "
+                    + "SameDiff's execution paths over the first ~100 passes: measured SE fwd+bwd 80 ms after 6 "
+                    + "warm-ups, 40 ms after 100 (and after 300), CBAM 104 -> 75 ms. A training run is in that steady "
+                    + "state for all but its first seconds."})
+    double warmupSeconds;
+
     @Option(names = "--threads", defaultValue = "2", paramLabel = "N",
             description = {"Threads for ND4J's ops and BLAS (default: ${DEFAULT-VALUE}). bin/plugins also exports "
                     + "OMP_NUM_THREADS=N for the native libraries unless OMP_NUM_THREADS is already set; when "
@@ -120,8 +131,9 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         CommandLine cl = spec.commandLine();
-        if (runs < 1 || warmup < 0 || threads < 1 || retries < 0) {
-            throw new CommandLine.ParameterException(cl, "--runs and --threads must be at least 1, --warmup and --retries at least 0");
+        if (runs < 1 || warmup < 0 || warmupSeconds < 0 || threads < 1 || retries < 0) {
+            throw new CommandLine.ParameterException(cl, "--runs and --threads must be at least 1, --warmup, "
+                    + "--warmup-seconds and --retries at least 0");
         }
         List<BenchCase> cases = selected(readCases(casesFile));
 
@@ -174,7 +186,9 @@ final class BenchCommand implements Callable<Integer> {
                 + " (OMP_NUM_THREADS " + (omp == null ? "unset" : omp) + ")"
                 + ", cpu: " + SystemInfo.cpuModel());
         out.println("# " + SystemInfo.nativeBuild());
-        out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up; "
+        out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up and then more "
+                + "until " + warmupSeconds + " s of warm-up per quantity (the JIT's steady state; at most " + MAX_WARMUP
+                + " iterations); "
                 + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
                 + "driven through DL4J's training path: computeGradientAndScore()'s forward (activations in its "
                 + "workspace) and backward with the upstream gradient as the output's external error, no loss layer "
@@ -210,30 +224,32 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         BackgroundLoad load = new BackgroundLoad();
-        long[] outShape = null;
-        double[] fwd = new double[runs];
-        for (int i = 0; i < warmup + runs; i++) {
-            long t0 = System.nanoTime();
-            outShape = net.forward(xs);
-            long t1 = System.nanoTime();
-            if (i >= warmup) {
-                fwd[i - warmup] = (t1 - t0) / 1e6;
-            }
-        }
-
+        long[] outShape = net.forward(xs);   // (counts as the first forward warm-up)
+        double[] fwd = timed(() -> net.forward(xs), 1);
         INDArray upstream = Nd4j.randn(DataType.FLOAT, outShape);
-        double[] fb = new double[runs];
-        for (int i = 0; i < warmup + runs; i++) {
-            long t0 = System.nanoTime();
-            net.forwardBackward(xs, upstream);
-            long t1 = System.nanoTime();
-            if (i >= warmup) {
-                fb[i - warmup] = (t1 - t0) / 1e6;
-            }
-        }
+        double[] fb = timed(() -> net.forwardBackward(xs, upstream), 0);
         double bg = load.percent();
         Memory memory = MemoryProbe.measure(() -> net.forwardBackward(xs, upstream));
         return new Timing(median(fwd), median(fb), bg, memory);
+    }
+
+    /**
+     * Per-iteration times (ms) of {@code runs} timed passes, after {@code warmup} untimed ones (less {@code done}
+     * already run) and then more until {@code warmupSeconds} of warm-up have passed (at most {@link #MAX_WARMUP}).
+     */
+    private double[] timed(Runnable pass, int done) {
+        long start = System.nanoTime();
+        long budget = (long) (warmupSeconds * 1e9);
+        for (int i = done; i < warmup || (System.nanoTime() - start < budget && i < MAX_WARMUP); i++) {
+            pass.run();
+        }
+        double[] t = new double[runs];
+        for (int r = 0; r < runs; r++) {
+            long t0 = System.nanoTime();
+            pass.run();
+            t[r] = (System.nanoTime() - t0) / 1e6;
+        }
+        return t;
     }
 
     /**

@@ -141,7 +141,7 @@ class PluginsCliTest {
                  {"name": "vit_tiny", "module": "VisionTransformer", "args": {"channels": 4}, "inputs": [[1, 4, 8, 8]]},
                  {"name": "se_skipped", "module": "SEBlock", "args": {"channels": 4}, "inputs": [[1, 4, 8, 8]]}]
                 """);
-        Run r = run("bench", "--cases", cases.toString(), "--runs", "1", "--warmup", "0", "--threads", "1",
+        Run r = run("bench", "--cases", cases.toString(), "--runs", "1", "--warmup", "0", "--warmup-seconds", "0", "--threads", "1",
                 "--only", "blur_tiny", "vit_tiny");
         assertEquals(0, r.exit(), r.err());
         List<String> lines = r.out().lines().toList();
