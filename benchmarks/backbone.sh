@@ -5,13 +5,14 @@
 #
 #   benchmarks/backbone.sh [--threads N] [--runs N] [--warmup N] [--classifier C] [-- extra args for both sides]
 #
-# Defaults: 2 threads, 5 rounds after 2 warm-ups, the default ND4J build; extra args (e.g. --size 28 --batch 4) go
+# Defaults: 2 threads, 5 rounds after 30 warm-ups (the JVM JIT-compiles SameDiff's paths over the first ~100 plug-in
+# passes; 2 warm-ups timed DL4J partly while compiling), the default ND4J build; extra args (e.g. --size 28 --batch 4) go
 # to both sides. Needs Debian's python3-torch and ../shared/reference (or REFERENCE=dir).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ref=${REFERENCE:-$root/../shared/reference}
 py=${PYTHON:-/usr/bin/python3}
-threads=2 runs=5 warmup=2 classifier="" extra=()
+threads=2 runs=5 warmup=30 classifier="" extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
