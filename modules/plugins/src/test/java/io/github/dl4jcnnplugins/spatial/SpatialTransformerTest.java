@@ -83,6 +83,7 @@ class SpatialTransformerTest {
     /**
      * The separable and the gather form of grid_sample agree in value and gradient (input and grid), in double, on
      * points inside, on the border, outside the image and exactly on pixel centres (the kink: both are one-sided).
+     * At this size the gather form's image gradient is {@code SamplingAdjoint}'s product.
      */
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
@@ -96,6 +97,23 @@ class SpatialTransformerTest {
         INDArray up = PluginHarness.randn(23, n, c, oh, ow);
         Map<String, INDArray> a = samplerGradients(x, grid, up, alignCorners, BilinearSampler.Sampling.SEPARABLE);
         Map<String, INDArray> b = samplerGradients(x, grid, up, alignCorners, BilinearSampler.Sampling.GATHER);
+        for (String k : List.of("out", "x", "grid")) {
+            assertTrue(PluginHarness.relativeError(b.get(k), a.get(k)) < 1e-12, k + ": " + PluginHarness.relativeError(b.get(k), a.get(k)));
+        }
+    }
+
+    /**
+     * The same agreement on an image large enough that the gather form takes its image gradient from the
+     * scatter-add instead of {@code SamplingAdjoint} ({@code C H W P} above its limit).
+     */
+    @Test
+    void separableAndScatterGatherSamplersAgreeOnALargerImage() {
+        long n = 1, c = 1, h = 128, w = 128, oh = 128, ow = 128;
+        INDArray x = PluginHarness.randn(31, n, c, h, w);
+        INDArray grid = PluginHarness.randn(32, n, oh, ow, 2).muli(0.6);
+        INDArray up = PluginHarness.randn(33, n, c, oh, ow);
+        Map<String, INDArray> a = samplerGradients(x, grid, up, false, BilinearSampler.Sampling.SEPARABLE);
+        Map<String, INDArray> b = samplerGradients(x, grid, up, false, BilinearSampler.Sampling.GATHER);
         for (String k : List.of("out", "x", "grid")) {
             assertTrue(PluginHarness.relativeError(b.get(k), a.get(k)) < 1e-12, k + ": " + PluginHarness.relativeError(b.get(k), a.get(k)));
         }
