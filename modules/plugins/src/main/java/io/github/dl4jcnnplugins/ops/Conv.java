@@ -61,15 +61,24 @@ public final class Conv {
 
     /** How a stride-1 dilated convolution is computed (see the class comment). */
     public enum Dilated {
-        /** Space-to-batch when the loaded ND4J build has oneDNN helpers enabled, else the native op. */
+        /**
+         * When the loaded ND4J build has oneDNN helpers enabled: space-to-batch, or {@link #IM2COL} when a sub-grid
+         * would have fewer than {@value Conv#IM2COL_BELOW_CELLS} pixels along an axis (large dilation on a small
+         * map); else the native op.
+         */
         AUTO,
         /** SameDiff's dilated {@code conv2d} (fails on the oneDNN builds of M2.1). */
         NATIVE,
         /** Always space-to-batch. */
-        SPACE_TO_BATCH
+        SPACE_TO_BATCH,
+        /**
+         * Always patches and a matrix product: {@link Im2Col} gathers each output pixel's {@code C kH kW} inputs,
+         * one batched product with the {@code [out, C kH kW]} weights (see {@link #im2col}).
+         */
+        IM2COL
     }
 
-    /** System property that sets the initial {@link #dilatedStrategy()}: auto, native or space_to_batch. */
+    /** System property that sets the initial {@link #dilatedStrategy()}: auto, native, space_to_batch or im2col. */
     public static final String DILATED_PROPERTY = "dl4jcnnplugins.dilatedConv";
 
     private static volatile Dilated dilated = parseDilated(System.getProperty(DILATED_PROPERTY));
@@ -111,15 +120,30 @@ public final class Conv {
         return built && Nd4j.getEnvironment().helpersAllowed();
     }
 
-    /** Whether {@link #conv2d} computes this convolution as space-to-batch. */
-    static boolean spaceToBatch(Spec spec) {
+    /**
+     * Sub-grid size (pixels per axis) below which {@link Dilated#AUTO} takes {@link Dilated#IM2COL} instead of
+     * space-to-batch on a oneDNN build: oneDNN is slow on many tiny images. Measured (-onednn, 2 threads, fwd+bwd in
+     * the JIT's steady state, alternating runs, busy host): ASPP {@code 2x512x32x32}, rates 6/12/18 (sub-grids 6, 3,
+     * 2): space-to-batch median 909 ms (826-987, 6 runs), im2col for all three 748 ms (697-874, 6 runs), this rule
+     * (im2col for rates 12 and 18) 689-913 ms (3 runs); RFB {@code 4x512x19x19}, rates 3/5 (sub-grids 7, 4):
+     * space-to-batch 204-241 ms, im2col 329-550 ms, so RFB keeps space-to-batch.
+     */
+    static final long IM2COL_BELOW_CELLS = 4;
+
+    /**
+     * How {@link #conv2d} computes this convolution on an {@code h x w} input: {@link Dilated#NATIVE} for the native
+     * op. Only stride-1 dilated convolutions take another route.
+     */
+    static Dilated route(Spec spec, long h, long w) {
         if ((spec.dH() == 1 && spec.dW() == 1) || spec.sH() != 1 || spec.sW() != 1) {
-            return false;
+            return Dilated.NATIVE;
         }
         return switch (dilated) {
-            case NATIVE -> false;
-            case SPACE_TO_BATCH -> true;
-            case AUTO -> oneDnnActive();
+            case NATIVE, SPACE_TO_BATCH, IM2COL -> dilated;
+            case AUTO -> !oneDnnActive() ? Dilated.NATIVE
+                    : new SubGrid(h, spec.kH(), spec.pH(), spec.dH()).cells() < IM2COL_BELOW_CELLS
+                      || new SubGrid(w, spec.kW(), spec.pW(), spec.dW()).cells() < IM2COL_BELOW_CELLS
+                    ? Dilated.IM2COL : Dilated.SPACE_TO_BATCH;
         };
     }
 
@@ -145,12 +169,17 @@ public final class Conv {
     public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                     long outChannels, Spec spec, long height, long width) {
         int g = spec.groups();
-        if (spaceToBatch(spec)) {
-            if (height < 1 || width < 1) {
-                throw new IllegalArgumentException("a dilated convolution (dilation " + spec.dH() + "x" + spec.dW()
-                        + ") needs the input height and width; got " + height + "x" + width);
-            }
+        Dilated route = route(spec, height, width);
+        if (route != Dilated.NATIVE && (height < 1 || width < 1)) {
+            throw new IllegalArgumentException("a dilated convolution (dilation " + spec.dH() + "x" + spec.dW()
+                    + ") needs the input height and width; got " + height + "x" + width);
+        }
+        if (route == Dilated.SPACE_TO_BATCH || (route == Dilated.IM2COL && g > 1 && g == inChannels)) {
+            // (depthwise: the native depthwise op on the sub-grids)
             return spaceToBatch(sd, x, weight, bias, inChannels, outChannels, spec, height, width);
+        }
+        if (route == Dilated.IM2COL && g == 1) {
+            return im2col(sd, x, weight, bias, inChannels, outChannels, spec, height, width);
         }
         if (g == 1) {
             // conv2d_bp rejects OIYX weights in 1.0.0-M2.1, so give SameDiff its default [kH, kW, in, out].
@@ -236,6 +265,24 @@ public final class Conv {
             return merged;
         }
         return merged.get(SDIndex.all(), SDIndex.all(), SDIndex.interval(0L, gh.out()), SDIndex.interval(0L, gw.out()));
+    }
+
+    /**
+     * A convolution (groups 1) as patches and one batched matrix product: {@code [N, out, C kH kW] x [N, C kH kW,
+     * outH outW]}, the weights repeated along the batch ({@link BatchRepeat}; libnd4j's product does not broadcast).
+     * PyTorch's {@code [out, C, kH, kW]} weights are already the rows of the product, in the patches' order. The
+     * gradient is the product's two gradient products and {@code im2col_bp} (col2im): no space-to-batch copies, and
+     * the products run on oneDNN's matmul where the build has it.
+     */
+    static SDVariable im2col(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
+                             long outChannels, Spec spec, long h, long w) {
+        long k = inChannels * spec.kH() * spec.kW();
+        long oh = spec.outH(h);
+        long ow = spec.outW(w);
+        SDVariable patches = Im2Col.of(sd, x, spec).reshape(-1, k, oh * ow);                 // [N, C kH kW, P]
+        SDVariable rows = BatchRepeat.of(sd, weight.reshape(1, outChannels, k), x, 3);       // [N, out, C kH kW]
+        SDVariable y = MatMul.of(sd, rows, patches).reshape(-1, outChannels, oh, ow);
+        return bias == null ? y : sd.nn().biasAdd(y, bias, true);
     }
 
     /** A 1x1 convolution without bias as a matrix product: {@code weight} is {@code [out, in, 1, 1]} or {@code [out, in]}. */

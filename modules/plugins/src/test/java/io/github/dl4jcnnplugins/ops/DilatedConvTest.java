@@ -27,7 +27,6 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -72,7 +71,13 @@ class DilatedConvTest {
     @ParameterizedTest
     @MethodSource("cases")
     void spaceToBatchEqualsTheZeroSpreadKernel(Case c) {
-        compare(c, DataType.DOUBLE, 1e-12);
+        compare(c, DataType.DOUBLE, 1e-12, Conv.Dilated.SPACE_TO_BATCH);
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void im2colEqualsTheZeroSpreadKernel(Case c) {
+        compare(c, DataType.DOUBLE, 1e-12, Conv.Dilated.IM2COL);
     }
 
     /**
@@ -82,10 +87,16 @@ class DilatedConvTest {
     @ParameterizedTest
     @MethodSource("cases")
     void spaceToBatchEqualsTheZeroSpreadKernelInFloat(Case c) {
-        compare(c, DataType.FLOAT, 1e-5);
+        compare(c, DataType.FLOAT, 1e-5, Conv.Dilated.SPACE_TO_BATCH);
     }
 
-    private static void compare(Case c, DataType type, double tolerance) {
+    @ParameterizedTest
+    @MethodSource("cases")
+    void im2colEqualsTheZeroSpreadKernelInFloat(Case c) {
+        compare(c, DataType.FLOAT, 1e-5, Conv.Dilated.IM2COL);
+    }
+
+    private static void compare(Case c, DataType type, double tolerance, Conv.Dilated strategy) {
         Nd4j.getRandom().setSeed(7);
         INDArray x = Nd4j.randn(type, c.n, c.c, c.h, c.w);
         INDArray w = Nd4j.randn(type, c.out, c.c / c.groups, c.kH, c.kW);
@@ -95,13 +106,13 @@ class DilatedConvTest {
         long ow = spec.outW(c.w);
         INDArray upstream = Nd4j.randn(type, c.n, c.out, oh, ow);
 
-        Map<String, INDArray> ours = run(x, w, b, upstream, c, true);
+        Map<String, INDArray> ours = run(x, w, b, upstream, c, strategy);
         int sh = c.dH * (c.kH - 1) + 1;
         int sw = c.dW * (c.kW - 1) + 1;
         INDArray spread = Nd4j.zeros(type, c.out, c.c / c.groups, sh, sw);
         spread.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, c.dH, sh),
                 NDArrayIndex.interval(0, c.dW, sw)).assign(w);
-        Map<String, INDArray> ref = run(x, spread, b, upstream, c, false);
+        Map<String, INDArray> ref = run(x, spread, b, upstream, c, null);
 
         assertArrayEquals(new long[]{c.n, c.out, oh, ow}, ours.get("y").shape());
         assertClose(ref.get("y"), ours.get("y"), "output", tolerance);
@@ -113,16 +124,20 @@ class DilatedConvTest {
         }
     }
 
-    /** Output and gradients of {@code sum(conv(x) * upstream)}; {@code spaceToBatch} or the undilated reference. */
+    /**
+     * Output and gradients of {@code sum(conv(x) * upstream)}: the dilated convolution computed by {@code strategy},
+     * or (null) the undilated reference.
+     */
     private static Map<String, INDArray> run(INDArray x, INDArray w, INDArray b, INDArray upstream, Case c,
-                                             boolean spaceToBatch) {
+                                             Conv.Dilated strategy) {
         SameDiff sd = SameDiff.create();
         SDVariable xv = sd.var("x", x.dup());
         SDVariable wv = sd.var("w", w.dup());
         SDVariable bv = c.bias ? sd.var("b", b.dup()) : null;
         SDVariable y;
-        if (spaceToBatch) {
-            y = Conv.spaceToBatch(sd, xv, wv, bv, c.c, c.out, c.spec(), c.h, c.w);
+        if (strategy != null) {
+            Conv.dilatedStrategy(strategy);
+            y = Conv.conv2d(sd, xv, wv, bv, c.c, c.out, c.spec(), c.h, c.w);
         } else {
             y = Conv.conv2d(sd, xv, wv, bv, c.c, c.out, new Conv.Spec((int) w.size(2), (int) w.size(3), 1, 1, c.pH,
                     c.pW, 1, 1, c.groups));
@@ -143,15 +158,22 @@ class DilatedConvTest {
     }
 
     @Test
-    void onlyStrideOneDilatedConvolutionsUseSpaceToBatch() {
-        Conv.dilatedStrategy(Conv.Dilated.SPACE_TO_BATCH);
-        assertTrue(Conv.spaceToBatch(Conv.Spec.of(3, 1, 2, 2, 1)));
-        assertFalse(Conv.spaceToBatch(Conv.Spec.of(3, 2, 2, 2, 1)), "strided: native op");
-        assertFalse(Conv.spaceToBatch(Conv.Spec.of(3, 1, 1, 1, 1)), "undilated: native op");
+    void onlyStrideOneDilatedConvolutionsTakeAnotherRoute() {
+        for (Conv.Dilated strategy : List.of(Conv.Dilated.SPACE_TO_BATCH, Conv.Dilated.IM2COL)) {
+            Conv.dilatedStrategy(strategy);
+            assertEquals(strategy, Conv.route(Conv.Spec.of(3, 1, 2, 2, 1), 16, 16));
+            assertEquals(Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 2, 2, 2, 1), 16, 16), "strided: native op");
+            assertEquals(Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 1, 1, 1), 16, 16), "undilated: native op");
+        }
         Conv.dilatedStrategy(Conv.Dilated.NATIVE);
-        assertFalse(Conv.spaceToBatch(Conv.Spec.of(3, 1, 2, 2, 1)));
+        assertEquals(Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 2, 2, 1), 16, 16));
         Conv.dilatedStrategy(Conv.Dilated.AUTO);
-        assertEquals(Conv.oneDnnActive(), Conv.spaceToBatch(Conv.Spec.of(3, 1, 2, 2, 1)));
+        boolean oneDnn = Conv.oneDnnActive();
+        // ASPP's rates on a 32x32 map: sub-grids of 6, 3 and 2 pixels
+        assertEquals(oneDnn ? Conv.Dilated.SPACE_TO_BATCH : Conv.Dilated.NATIVE,
+                Conv.route(Conv.Spec.of(3, 1, 6, 6, 1), 32, 32));
+        assertEquals(oneDnn ? Conv.Dilated.IM2COL : Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 12, 12, 1), 32, 32));
+        assertEquals(oneDnn ? Conv.Dilated.IM2COL : Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 18, 18, 1), 32, 32));
     }
 
     @Test
@@ -162,7 +184,7 @@ class DilatedConvTest {
         PluginHarness.assertErrorMentions(() -> Conv.conv2d(sd, x, w, null, 1, 1, Conv.Spec.of(3, 1, 2, 2, 1)),
                 "dilated convolution (dilation 2x2)", "needs the input height and width", "Conv.conv2d(..., spec, h, w)");
         PluginHarness.assertErrorMentions(() -> Conv.parseDilated("fast"),
-                Conv.DILATED_PROPERTY, "auto, native, space_to_batch", "got 'fast'");
+                Conv.DILATED_PROPERTY, "auto, native, space_to_batch, im2col", "got 'fast'");
         assertEquals(Conv.Dilated.SPACE_TO_BATCH, Conv.parseDilated("space-to-batch"));
         assertEquals(Conv.Dilated.AUTO, Conv.parseDilated(null));
     }
