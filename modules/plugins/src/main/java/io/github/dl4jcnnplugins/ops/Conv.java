@@ -269,7 +269,7 @@ public final class Conv {
 
     /**
      * A convolution (groups 1) as patches and one batched matrix product: {@code [N, out, C kH kW] x [N, C kH kW,
-     * outH outW]}, the weights repeated along the batch ({@link BatchRepeat}; libnd4j's product does not broadcast).
+     * outH outW]}, the weights repeated along the batch ({@link Mul#repeatAlongBatch}; libnd4j's product does not broadcast).
      * PyTorch's {@code [out, C, kH, kW]} weights are already the rows of the product, in the patches' order. The
      * gradient is the product's two gradient products and {@code im2col_bp} (col2im): no space-to-batch copies, and
      * the products run on oneDNN's matmul where the build has it.
@@ -280,7 +280,7 @@ public final class Conv {
         long oh = spec.outH(h);
         long ow = spec.outW(w);
         SDVariable patches = Im2Col.of(sd, x, spec).reshape(-1, k, oh * ow);                 // [N, C kH kW, P]
-        SDVariable rows = BatchRepeat.of(sd, weight.reshape(1, outChannels, k), x, 3);       // [N, out, C kH kW]
+        SDVariable rows = Mul.repeatAlongBatch(sd, weight.reshape(1, outChannels, k), x, 3);       // [N, out, C kH kW]
         SDVariable y = MatMul.of(sd, rows, patches).reshape(-1, outChannels, oh, ow);
         return bias == null ? y : sd.nn().biasAdd(y, bias, true);
     }

@@ -1,7 +1,9 @@
 package io.github.dl4jcnnplugins.ops;
 
+import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
@@ -60,6 +62,22 @@ public class Mul extends NativeAlias {
         SDVariable ones = sd.constant(Nd4j.ones(v.dataType(), 1, 1, height, width));
         // The ones are broadcast too (against N and C): their "gradient" is never requested, a constant has none.
         return of(sd, ones, v, 2, 3);
+    }
+
+    /**
+     * {@code v [1, d1, ..., dk]} repeated along axis 0 as many times as {@code like} has rows (its run-time batch
+     * size): {@code [N, d1, ..., dk]}, so that a shared matrix can enter a batched matrix product (libnd4j's
+     * {@code matmul} does not broadcast its batch axis). Like {@link #spread}, a product with ones (here made at run
+     * time by {@code fill}); the gradient of {@code v} is the sum over the batch. (libnd4j's {@code tile} took ~95 ms to
+     * repeat a {@code [1, 256, 4608]} float matrix twice, the broadcast product ~2 ms; SameDiff's {@code tile} with
+     * run-time repeats has no usable gradient in M2.1.)
+     */
+    public static SDVariable repeatAlongBatch(SameDiff sd, SDVariable v, SDVariable like, int rank) {
+        long[] shape = new long[rank - 1];
+        Arrays.fill(shape, 1L);
+        SDVariable n = sd.shape(like).get(SDIndex.interval(0, 1));
+        SDVariable onesShape = sd.concat(0, n, sd.constant(Nd4j.createFromArray(shape).castTo(DataType.INT64)));
+        return of(sd, sd.fill(onesShape, v.dataType(), 1.0), v, 0);
     }
 
     @Override
