@@ -1,9 +1,11 @@
 package io.github.dl4jcnnplugins.pyramid;
 
+import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -38,6 +40,22 @@ class AsppTest {
     @Test
     void gradientsCheck() {
         PluginHarness.assertGradientsCheck(() -> new Aspp.Builder().nOut(2).rates(2).build(), new long[]{2, 2, 5, 4});
+    }
+
+    /**
+     * The same check with the dilated branches built the two other ways (AUTO picks them on oneDNN builds only, and
+     * the test suite runs on the generic build).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Conv.Dilated.class, names = {"SPACE_TO_BATCH", "IM2COL"})
+    void gradientsCheckThroughEveryDilatedRoute(Conv.Dilated route) {
+        Conv.Dilated before = Conv.dilatedStrategy();
+        Conv.dilatedStrategy(route);
+        try {
+            PluginHarness.assertGradientsCheck(() -> new Aspp.Builder().nOut(2).rates(2).build(), new long[]{2, 2, 5, 4});
+        } finally {
+            Conv.dilatedStrategy(before);
+        }
     }
 
     @Test

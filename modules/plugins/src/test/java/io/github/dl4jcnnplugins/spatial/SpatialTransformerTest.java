@@ -52,6 +52,25 @@ class SpatialTransformerTest {
                 new long[]{1, 1, 18, 20}, SpatialTransformerTest::perturb);
     }
 
+    /**
+     * The same check with the gather sampler, whose image gradient on images this small is {@code SamplingAdjoint}'s
+     * batched product (the AUTO choice above takes the separable form for these sizes).
+     */
+    @Test
+    void gradientsCheckThroughTheGatherSamplerAndItsAdjoint() {
+        String before = System.getProperty(BilinearSampler.SAMPLING_PROPERTY);
+        System.setProperty(BilinearSampler.SAMPLING_PROPERTY, "gather");
+        try {
+            PluginHarness.assertGradientsCheck(STN, SHAPE, SpatialTransformerTest::perturb);
+        } finally {
+            if (before == null) {
+                System.clearProperty(BilinearSampler.SAMPLING_PROPERTY);
+            } else {
+                System.setProperty(BilinearSampler.SAMPLING_PROPERTY, before);
+            }
+        }
+    }
+
     @Test
     void roundTrips() throws Exception {
         PluginHarness.assertRoundTrips(STN, SHAPE);
