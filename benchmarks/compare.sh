@@ -5,8 +5,8 @@
 #   benchmarks/compare.sh [--threads N] [--runs N] [--warmup N] [--warmup-seconds S] [--retries N] [--only NAME...]
 #                         [--out FILE] [--classifier C]
 #
-# Defaults: 2 threads, 10 runs after 6 warm-ups (DL4J: and then more until 10 s of warm-up per quantity, the JIT's
-# steady state; PyTorch has no JIT and is steady after one or two), a case with bg% > 5 re-timed up to 3 times after 20 s (as
+# Defaults: 2 threads, 10 runs after 6 warm-ups (DL4J: and then more, at least 10 s per quantity and until the JIT
+# compiler has settled, bin/plugins bench --jit-quiet; PyTorch has no JIT and is steady after one or two), a case with bg% > 5 re-timed up to 3 times after 20 s (as
 # bench_torch.py), every case of bench_cases.json, the default ND4J build (--classifier linux-x86_64-onednn etc.
 # builds bin/plugins with -Dnd4j.classifier=C). GFLOP/s = nominal MACs of the case (benchmarks/macs.py, counted on
 # the PyTorch module) x 2 / fwd time, x 6 / fwd+bwd time, for the conv-heavy cases. A "## Notes" section at the end
@@ -131,8 +131,9 @@ w(f"| load average (1/5/15 min) | before PyTorch {load0}; before DL4J {load1}; a
 w(f"| PyTorch | {th[0].lstrip('# ') if th else '?'} |")
 w(f"| DL4J | {dh[0].lstrip('# ') if dh else '?'}; {java} |")
 w(f"| threads | {threads} on both sides (torch.set_num_threads; ND4J maxThreads, BLAS threads and OMP_NUM_THREADS) |")
-w(f"| timing | float32, train mode, median of {runs} runs after {warmup} warm-ups (DL4J: and then more until {warmup_seconds} s "
-  "of warm-up per quantity, the JIT's steady state); fwd = forward (PyTorch under no_grad), "
+w(f"| timing | float32, train mode, median of {runs} runs after {warmup} warm-ups (DL4J: and then more, at least {warmup_seconds} s "
+  "per quantity and until the JIT compiler has settled: the steady state of a training run; per-case warm-up in the "
+  "`# warm-up` lines of the raw output); fwd = forward (PyTorch under no_grad), "
   "fwd+bwd = forward + backward of a fixed random upstream gradient, inputs requiring grad |")
 w("")
 w("| case | module | input | PyTorch fwd ms | DL4J fwd ms | DL4J/PyTorch fwd | PyTorch fwd+bwd ms | DL4J fwd+bwd ms "

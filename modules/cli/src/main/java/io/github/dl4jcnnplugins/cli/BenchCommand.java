@@ -76,16 +76,28 @@ final class BenchCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}).")
     int warmup;
 
-    /** Upper bound on the warm-up iterations that {@link #warmupSeconds} adds. */
-    static final int MAX_WARMUP = 1000;
+    /** Upper bound on the warm-up iterations that {@link #warmupSeconds} and {@link #warmupMaxSeconds} add. */
+    static final int MAX_WARMUP = 5000;
 
     @Option(names = "--warmup-seconds", defaultValue = "10", paramLabel = "S",
-            description = {"Keep warming up each quantity until S seconds have passed (after the --warmup iterations; "
-                    + "at most " + MAX_WARMUP + " iterations; default: ${DEFAULT-VALUE}). The JVM's JIT compiles "
-                    + "SameDiff's execution paths over the first ~100 passes: measured SE fwd+bwd 80 ms after 6 "
-                    + "warm-ups, 40 ms after 100 (and after 300), CBAM 104 -> 75 ms. A training run is in that steady "
-                    + "state for all but its first seconds."})
+            description = {"Warm up each quantity for at least S seconds (after the --warmup iterations; "
+                    + "default: ${DEFAULT-VALUE}), then on until the JIT compiler has settled (--jit-quiet). The "
+                    + "JVM's JIT compiles and recompiles SameDiff's execution paths over the first hundreds of "
+                    + "passes, and its compiler threads compete for the CPUs meanwhile: measured SE fwd+bwd 80 ms "
+                    + "after 6 warm-ups, 29-49 after 10 s, 19 after 40 s. A training run is in that steady state "
+                    + "for all but its first minute."})
     double warmupSeconds;
+
+    @Option(names = "--jit-quiet", defaultValue = "3", paramLabel = "S",
+            description = {"After --warmup-seconds, warm up until the JIT compiler spent less than 2%% of the last S "
+                    + "seconds compiling (java.lang.management's total compilation time; default: ${DEFAULT-VALUE}; "
+                    + "0 = do not wait), at most --warmup-max-seconds and " + MAX_WARMUP + " iterations. Each "
+                    + "case's warm-up (iterations, seconds, settled or not) is printed as a '# warm-up' line."})
+    double jitQuietSeconds;
+
+    @Option(names = "--warmup-max-seconds", defaultValue = "90", paramLabel = "S",
+            description = "Longest warm-up per quantity while waiting for the JIT (default: ${DEFAULT-VALUE}).")
+    double warmupMaxSeconds;
 
     @Option(names = "--threads", defaultValue = "2", paramLabel = "N",
             description = {"Threads for ND4J's ops and BLAS (default: ${DEFAULT-VALUE}). bin/plugins also exports "
@@ -121,7 +133,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Median times of one case, the background load while it ran, and its peak memory (MB; NaN if unknown). */
-    record Timing(double fwdMs, double fwdBwdMs, double bgPercent, Memory memory) {
+    record Timing(double fwdMs, double fwdBwdMs, double bgPercent, Memory memory, Warmup fwdWarmup, Warmup fwdBwdWarmup) {
     }
 
     /** Peak memory of one untimed forward+backward, in MB (see {@link MemoryProbe}). */
@@ -131,9 +143,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         CommandLine cl = spec.commandLine();
-        if (runs < 1 || warmup < 0 || warmupSeconds < 0 || threads < 1 || retries < 0) {
+        if (runs < 1 || warmup < 0 || warmupSeconds < 0 || jitQuietSeconds < 0 || warmupMaxSeconds < 0 || threads < 1
+                || retries < 0) {
             throw new CommandLine.ParameterException(cl, "--runs and --threads must be at least 1, --warmup, "
-                    + "--warmup-seconds and --retries at least 0");
+                    + "--warmup-seconds, --jit-quiet, --warmup-max-seconds and --retries at least 0");
         }
         List<BenchCase> cases = selected(readCases(casesFile));
 
@@ -166,6 +179,7 @@ final class BenchCommand implements Callable<Integer> {
                 Memory m = best.memory();
                 out.println(String.format(Locale.ROOT, "%s %10.2f %11.2f %5.1f %8.1f %8.1f", prefix, best.fwdMs(),
                         best.fwdBwdMs(), best.bgPercent(), m.rssMb(), m.heapMb()));
+                out.println("# warm-up " + c.name() + ": fwd " + best.fwdWarmup() + ", fwd+bwd " + best.fwdBwdWarmup());
             } catch (Exception | LinkageError | OutOfMemoryError e) {
                 errors++;
                 out.println(String.format(Locale.ROOT, "%s %22s %5s", prefix, "error", "-"));
@@ -187,8 +201,9 @@ final class BenchCommand implements Callable<Integer> {
                 + ", cpu: " + SystemInfo.cpuModel());
         out.println("# " + SystemInfo.nativeBuild());
         out.println("# float32, train mode; median of " + runs + " runs after " + warmup + " warm-up and then more "
-                + "until " + warmupSeconds + " s of warm-up per quantity (the JIT's steady state; at most " + MAX_WARMUP
-                + " iterations); "
+                + "for at least " + warmupSeconds + " s per quantity and until the JIT compiler has settled (< 2% of the "
+                + "last " + jitQuietSeconds + " s spent compiling; at most " + Math.max(warmupSeconds, warmupMaxSeconds)
+                + " s and " + MAX_WARMUP + " iterations; see the '# warm-up' lines); "
                 + "fwd = train-mode forward, fwd+bwd = train-mode forward + backward(upstream), "
                 + "driven through DL4J's training path: computeGradientAndScore()'s forward (activations in its "
                 + "workspace) and backward with the upstream gradient as the output's external error, no loss layer "
@@ -225,24 +240,63 @@ final class BenchCommand implements Callable<Integer> {
 
         BackgroundLoad load = new BackgroundLoad();
         long[] outShape = net.forward(xs);   // (counts as the first forward warm-up)
-        double[] fwd = timed(() -> net.forward(xs), 1);
+        Warmup[] fwdWarm = new Warmup[1];
+        Warmup[] fbWarm = new Warmup[1];
+        double[] fwd = timed(() -> net.forward(xs), 1, fwdWarm);
         INDArray upstream = Nd4j.randn(DataType.FLOAT, outShape);
-        double[] fb = timed(() -> net.forwardBackward(xs, upstream), 0);
+        double[] fb = timed(() -> net.forwardBackward(xs, upstream), 0, fbWarm);
         double bg = load.percent();
         Memory memory = MemoryProbe.measure(() -> net.forwardBackward(xs, upstream));
-        return new Timing(median(fwd), median(fb), bg, memory);
+        return new Timing(median(fwd), median(fb), bg, memory, fwdWarm[0], fbWarm[0]);
+    }
+
+    /** How one quantity was warmed up: iterations, seconds, and whether the JIT had settled. */
+    record Warmup(int iterations, double seconds, boolean settled) {
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "%d iterations in %.1f s%s", iterations, seconds,
+                    settled ? "" : " (JIT still compiling)");
+        }
     }
 
     /**
      * Per-iteration times (ms) of {@code runs} timed passes, after {@code warmup} untimed ones (less {@code done}
-     * already run) and then more until {@code warmupSeconds} of warm-up have passed (at most {@link #MAX_WARMUP}).
+     * already run), then more until {@code warmupSeconds} have passed and the JIT has settled (see
+     * {@link #jitQuietSeconds}; at most {@link #warmupMaxSeconds} and {@link #MAX_WARMUP} iterations).
      */
-    private double[] timed(Runnable pass, int done) {
+    private double[] timed(Runnable pass, int done, Warmup[] warm) {
         long start = System.nanoTime();
         long budget = (long) (warmupSeconds * 1e9);
-        for (int i = done; i < warmup || (System.nanoTime() - start < budget && i < MAX_WARMUP); i++) {
+        long max = (long) (Math.max(warmupSeconds, warmupMaxSeconds) * 1e9);
+        long window = (long) (jitQuietSeconds * 1e9);
+        JitClock jit = new JitClock();
+        // compile-time samples: the JIT has settled when it compiled < 2% of the last window
+        java.util.ArrayDeque<long[]> samples = new java.util.ArrayDeque<>();
+        int i = done;
+        boolean settled = window <= 0;
+        for (; i < MAX_WARMUP; i++) {
+            long now = System.nanoTime();
+            long compiled = jit.millis();
+            samples.addLast(new long[]{now, compiled});
+            while (samples.size() > 1 && now - samples.stream().skip(1).findFirst().get()[0] >= window) {
+                samples.removeFirst();   // keep the newest sample that is at least a window old
+            }
+            if (i >= warmup && now - start >= budget) {
+                if (window <= 0) {
+                    break;
+                }
+                long[] first = samples.peekFirst();
+                if (now - first[0] >= window && compiled - first[1] < 0.02 * (now - first[0]) / 1e6) {
+                    settled = true;
+                    break;
+                }
+                if (now - start >= max) {
+                    break;
+                }
+            }
             pass.run();
         }
+        warm[0] = new Warmup(i, (System.nanoTime() - start) / 1e9, settled || !jit.available());
         double[] t = new double[runs];
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();
@@ -250,6 +304,19 @@ final class BenchCommand implements Callable<Integer> {
             t[r] = (System.nanoTime() - t0) / 1e6;
         }
         return t;
+    }
+
+    /** The JVM's total JIT compilation time so far (ms), if the JVM reports it. */
+    static final class JitClock {
+        private final java.lang.management.CompilationMXBean bean = ManagementFactory.getCompilationMXBean();
+
+        boolean available() {
+            return bean != null && bean.isCompilationTimeMonitoringSupported();
+        }
+
+        long millis() {
+            return available() ? bean.getTotalCompilationTime() : 0;
+        }
     }
 
     /**
