@@ -171,9 +171,9 @@ public class NonLocal extends PluginLayer {
         long i = inter();
         long qk = embedded() ? i : nIn;    // channels of queries and keys
 
-        SDVariable query = embedded() ? pointwise(sd, x, p.get(THETA_WEIGHT), nIn, i) : x;
-        SDVariable key = embedded() ? pointwise(sd, x, p.get(PHI_WEIGHT), nIn, i) : x;
-        SDVariable value = pointwise(sd, x, p.get(G_WEIGHT), nIn, i);
+        SDVariable query = embedded() ? pointwise(sd, x, p.get(THETA_WEIGHT), nIn, i, h, w) : x;
+        SDVariable key = embedded() ? pointwise(sd, x, p.get(PHI_WEIGHT), nIn, i, h, w) : x;
+        SDVariable value = pointwise(sd, x, p.get(G_WEIGHT), nIn, i, h, w);
         if (subSample) {
             key = maxPool2x2(sd, key);
             value = maxPool2x2(sd, value);
@@ -185,11 +185,11 @@ public class NonLocal extends PluginLayer {
         SDVariable f = MatMul.of(sd, q, k, true, false);                       // [N, P, M]
         SDVariable attention = mode == Mode.DOT_PRODUCT ? f.div(keys) : sd.nn().softmax(f, 2);
         SDVariable y = MatMul.of(sd, v, attention, false, true);               // [N, I, P] = (A v^T)^T
-        return x.add(pointwise(sd, y.reshape(-1, i, h, w), p.get(MASK_WEIGHT), i, nIn));
+        return x.add(pointwise(sd, y.reshape(-1, i, h, w), p.get(MASK_WEIGHT), i, nIn, h, w));
     }
 
-    private static SDVariable pointwise(SameDiff sd, SDVariable x, SDVariable weight, long in, long out) {
-        return Conv.conv2d(sd, x, weight, null, in, out, Conv.Spec.of(1, 1, 0));
+    private static SDVariable pointwise(SameDiff sd, SDVariable x, SDVariable weight, long in, long out, long h, long w) {
+        return Conv.conv2d(sd, x, weight, null, in, out, Conv.Spec.of(1, 1, 0), h, w);
     }
 
     /** PyTorch's {@code MaxPool2d(2)}: kernel 2, stride 2, no padding, odd rows / columns dropped. */

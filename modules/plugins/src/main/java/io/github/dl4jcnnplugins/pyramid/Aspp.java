@@ -142,7 +142,7 @@ public class Aspp extends PluginLayer {
             cat[i + 2] = branch(sd, x, p, rates[i], Conv.Spec.of(3, 1, rates[i], rates[i], 1), s[2], s[3]);
         }
         return Conv.conv2d(sd, sd.concat(1, cat), p.get(OUTPUT_WEIGHT), p.get(OUTPUT_BIAS), nOut * branches(), nOut,
-                pointwise);
+                pointwise, s[2], s[3]);
     }
 
     private SDVariable branch(SameDiff sd, SDVariable x, Map<String, SDVariable> p, int rate, Conv.Spec spec, long h,
