@@ -108,8 +108,8 @@ public class CoordConv extends PluginLayer {
         SDVariable wx = w.get(SDIndex.all(), SDIndex.interval(0L, nIn), SDIndex.all(), SDIndex.all());
         SDVariable wc = w.get(SDIndex.all(), SDIndex.interval(nIn, nIn + extraChannels()), SDIndex.all(), SDIndex.all());
         SDVariable coords = sd.constant(coordinateChannels(s[2], s[3], withR, ctx.dataType()));
-        SDVariable fromX = Conv.conv2d(sd, x, wx, p.get(BIAS), nIn, nOut, spec());
-        SDVariable fromCoords = Conv.conv2d(sd, coords, wc, null, extraChannels(), nOut, spec());   // [1, nOut, H', W']
+        SDVariable fromX = Conv.conv2d(sd, x, wx, p.get(BIAS), nIn, nOut, spec(), s[2], s[3]);
+        SDVariable fromCoords = Conv.conv2d(sd, coords, wc, null, extraChannels(), nOut, spec(), s[2], s[3]); // [1, nOut, H', W']
         return fromX.add(fromCoords);
     }
 

@@ -171,8 +171,9 @@ public final class Conv {
     public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                     long outChannels, Spec spec, long height, long width) {
         int g = spec.groups();
-        if (isPointwise(spec) && height > 0 && width > 0 && pointwiseAsProduct()) {
-            return pointwise(sd, x, weight, bias, inChannels, outChannels, height, width);
+        if (g == 1 && height > 0 && width > 0 && denseAsProducts()) {
+            return isPointwise(spec) ? pointwise(sd, x, weight, bias, inChannels, outChannels, height, width)
+                    : im2col(sd, x, weight, bias, inChannels, outChannels, spec, height, width);
         }
         Dilated route = route(spec, height, width);
         if (route != Dilated.NATIVE && (height < 1 || width < 1)) {
@@ -290,29 +291,45 @@ public final class Conv {
         return bias == null ? y : sd.nn().biasAdd(y, bias, true);
     }
 
-    /** How a pointwise (1x1, stride 1, no padding, groups 1) convolution is computed. */
-    public enum Pointwise {
-        /** {@link #PRODUCT} unless the loaded ND4J build has oneDNN helpers enabled, then {@link #NATIVE}. */
+    /**
+     * How a convolution with groups 1 is computed when its input size is known (depthwise and other grouped
+     * convolutions are built from these or from the native depthwise op, see the class comment).
+     */
+    public enum Dense {
+        /**
+         * {@link #PRODUCTS} unless the loaded ND4J build has oneDNN helpers enabled, then {@link #NATIVE} (stride-1
+         * dilated convolutions then follow {@link #dilatedStrategy()}).
+         */
         AUTO,
-        /** SameDiff's {@code conv2d}. */
+        /** SameDiff's {@code conv2d} (stride-1 dilated convolutions follow {@link #dilatedStrategy()}). */
         NATIVE,
-        /** One batched matrix product (see {@link Conv#pointwise}). */
-        PRODUCT
+        /**
+         * Matrix products: a pointwise convolution is one batched product ({@link Conv#pointwise}), any other
+         * kernel im2col and one batched product ({@link Conv#im2col}); any stride, padding and dilation.
+         */
+        PRODUCTS
     }
 
-    /** System property that sets how pointwise convolutions are built: auto, native or product. */
-    public static final String POINTWISE_PROPERTY = "dl4jcnnplugins.pointwiseConv";
+    /** System property that sets how convolutions with groups 1 are built: auto, native or products. */
+    public static final String DENSE_PROPERTY = "dl4jcnnplugins.denseConv";
 
-    /** The pointwise strategy named by {@value #POINTWISE_PROPERTY}, default AUTO; read when a graph is built. */
-    public static Pointwise pointwiseStrategy() {
-        return EnumProperty.parse(POINTWISE_PROPERTY, System.getProperty(POINTWISE_PROPERTY), Pointwise.class,
-                Pointwise.AUTO);
+    /** The strategy named by {@value #DENSE_PROPERTY}, default {@link Dense#AUTO}; read when a graph is built. */
+    public static Dense denseStrategy() {
+        return EnumProperty.parse(DENSE_PROPERTY, System.getProperty(DENSE_PROPERTY), Dense.class, Dense.AUTO);
     }
 
-    static boolean pointwiseAsProduct() {
-        return switch (pointwiseStrategy()) {
+    /**
+     * Whether {@link #denseStrategy()} computes groups-1 convolutions as products here. The generic build's
+     * {@code conv2d} / {@code conv2d_bp} (im2col and OpenBLAS inside libnd4j, 5-30 GFLOP/s measured) lose to our
+     * im2col and batched products; on oneDNN builds the native op is as fast or faster inside a plug-in. Measured,
+     * generic build, fwd+bwd (2 threads, JIT warmed up, one run each, busy host), native -> products: CoordConv 705 ->
+     * 186 ms, STN 820 -> 368, RFB 1228 -> 593, ASPP 1637 -> 685, DCN v2 1114 -> 771, ASFF 1526 -> 896; -onednn Ghost
+     * (pointwise products) 122-147 -> 154-184 ms, RFB (im2col for its dilated convs) 204-241 -> 329-550.
+     */
+    static boolean denseAsProducts() {
+        return switch (denseStrategy()) {
             case NATIVE -> false;
-            case PRODUCT -> true;
+            case PRODUCTS -> true;
             case AUTO -> !oneDnnActive();
         };
     }
@@ -326,13 +343,8 @@ public final class Conv {
     /**
      * A pointwise (1x1, stride 1, groups 1) convolution as one batched matrix product {@code [N, out, in] x
      * [N, in, H W]}, the weights repeated along the batch ({@link Mul#repeatAlongBatch}); its gradient is the product's
-     * two gradient products. The generic build's {@code conv2d} / {@code conv2d_bp} go through im2col and are far
-     * slower for 1x1 kernels; on oneDNN builds the native op is as fast or faster inside a plug-in. Measured in
-     * isolation (float, 2 threads, medians of 9), {@code [8, 128, 56, 56] -> 128}: generic conv2d 66.6 ms, conv2d_bp
-     * 198 ms, batched products 10.7 / 10.1 + 11.2 ms; -onednn conv2d 8.7-22 ms, conv2d_bp 22-37 ms, products 8.5 /
-     * 8.6 + 7.7 ms. Inside the plug-ins (fwd+bwd, 2 threads, alternating runs): generic RFB 1090 -> 771 ms, Non-local
-     * 460 -> 369 ms, Ghost 2400-2760 -> 2200-2660 ms; on -onednn Ghost 122-147 -> 154-184 ms (the products run on
-     * OpenBLAS's own threads, interleaved with OpenMP's), hence {@link Pointwise#AUTO}.
+     * two gradient products (no im2col copy). Measured in isolation (float, 2 threads, medians of 9),
+     * {@code [8, 128, 56, 56] -> 128}: generic conv2d 66.6 ms, conv2d_bp 198 ms, products 10.7 / 10.1 + 11.2 ms.
      */
     static SDVariable pointwise(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                 long outChannels, long h, long w) {

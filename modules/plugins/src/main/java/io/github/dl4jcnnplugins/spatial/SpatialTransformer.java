@@ -180,9 +180,11 @@ public class SpatialTransformer extends PluginLayer {
 
     /** The localisation net: {@code theta [N, 2, 3]} for {@code x}. */
     private SDVariable theta(SameDiff sd, SDVariable x, Map<String, SDVariable> p) {
-        SDVariable f = Conv.conv2d(sd, x, p.get(LOC1_WEIGHT), p.get(LOC1_BIAS), nIn, LOC1_CHANNELS, Conv.Spec.of(7, 1, 0));
+        SDVariable f = Conv.conv2d(sd, x, p.get(LOC1_WEIGHT), p.get(LOC1_BIAS), nIn, LOC1_CHANNELS, Conv.Spec.of(7, 1, 0),
+                height, width);
         f = Relu.apply(sd, maxPool2(sd, f));
-        f = Conv.conv2d(sd, f, p.get(LOC2_WEIGHT), p.get(LOC2_BIAS), LOC1_CHANNELS, LOC2_CHANNELS, Conv.Spec.of(5, 1, 0));
+        f = Conv.conv2d(sd, f, p.get(LOC2_WEIGHT), p.get(LOC2_BIAS), LOC1_CHANNELS, LOC2_CHANNELS, Conv.Spec.of(5, 1, 0),
+                (height - 6) / 2, (width - 6) / 2);
         f = Relu.apply(sd, maxPool2(sd, f));
         long flat = LOC2_CHANNELS * localisedSize(height) * localisedSize(width);
         SDVariable hidden = Relu.apply(sd, Conv.linear(sd, f.reshape(-1, flat), p.get(FC1_WEIGHT), flat, HIDDEN)
