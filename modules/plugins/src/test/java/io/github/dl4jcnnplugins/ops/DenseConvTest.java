@@ -65,6 +65,26 @@ class DenseConvTest {
         }
     }
 
+    /** Depthwise convolutions (multiplier 1 and 2) as dense ones with block-diagonal weights, against the native op. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2})
+    void depthwiseAsBlockDiagonalEqualsTheNativeOp(int multiplier) {
+        Nd4j.getRandom().setSeed(5);
+        long n = 2, c = 3, h = 7, w = 6, out = c * multiplier;
+        Conv.Spec spec = Conv.Spec.of(3, 1, 1, 1, (int) c);
+        INDArray x = Nd4j.randn(DataType.DOUBLE, n, c, h, w);
+        INDArray weight = Nd4j.randn(DataType.DOUBLE, out, 1, 3, 3);
+        INDArray b = Nd4j.randn(DataType.DOUBLE, out);
+        INDArray upstream = Nd4j.randn(DataType.DOUBLE, n, out, h, w);
+        Map<String, INDArray> products = withStrategy("products", () -> run(x, weight, b, upstream, spec));
+        Map<String, INDArray> reference = withStrategy("native", () -> run(x, weight, b, upstream, spec));
+        assertEquals(reference.keySet(), products.keySet());
+        for (String k : reference.keySet()) {
+            double err = PluginHarness.relativeError(reference.get(k), products.get(k));
+            assertTrue(err < 1e-12, k + ": relative error " + err);
+        }
+    }
+
     @Test
     void strategyFollowsThePropertyAndPointwiseMeansOneByOneStrideOneUnpadded() {
         assertTrue(withStrategy("products", Conv::denseAsProducts));
@@ -100,7 +120,7 @@ class DenseConvTest {
         SDVariable xv = sd.var("x", x.dup());
         SDVariable wv = sd.var("w", w.dup());
         SDVariable bv = b == null ? null : sd.var("b", b.dup());
-        SDVariable y = Conv.conv2d(sd, xv, wv, bv, x.size(1), w.size(0), spec, x.size(2), x.size(3));
+        SDVariable y = Conv.conv2d(sd, xv, wv, bv, x.size(1), w.size(0), spec, x.size(2), x.size(3));   // groups from spec
         sd.setLossVariables(y.mul(sd.constant(upstream)).sum());
         Map<String, INDArray> out = new HashMap<>();
         out.put("y", y.eval());
