@@ -270,23 +270,17 @@ final class BenchCommand implements Callable<Integer> {
         long max = (long) (Math.max(warmupSeconds, warmupMaxSeconds) * 1e9);
         long window = (long) (jitQuietSeconds * 1e9);
         JitClock jit = new JitClock();
-        // compile-time samples: the JIT has settled when it compiled < 2% of the last window
-        java.util.ArrayDeque<long[]> samples = new java.util.ArrayDeque<>();
+        QuietWindow quiet = new QuietWindow(window);
         int i = done;
         boolean settled = window <= 0;
         for (; i < MAX_WARMUP; i++) {
             long now = System.nanoTime();
-            long compiled = jit.millis();
-            samples.addLast(new long[]{now, compiled});
-            while (samples.size() > 1 && now - samples.stream().skip(1).findFirst().get()[0] >= window) {
-                samples.removeFirst();   // keep the newest sample that is at least a window old
-            }
+            boolean isQuiet = window > 0 && quiet.record(now, jit.millis());
             if (i >= warmup && now - start >= budget) {
                 if (window <= 0) {
                     break;
                 }
-                long[] first = samples.peekFirst();
-                if (now - first[0] >= window && compiled - first[1] < 0.02 * (now - first[0]) / 1e6) {
+                if (isQuiet) {
                     settled = true;
                     break;
                 }
@@ -304,6 +298,36 @@ final class BenchCommand implements Callable<Integer> {
             t[r] = (System.nanoTime() - t0) / 1e6;
         }
         return t;
+    }
+
+    /**
+     * Whether the JIT compiler has been quiet: fed the compiler's total time at each warm-up iteration, it answers
+     * true once the compiler spent less than 2% of the last {@code window} nanoseconds (wall clock, at least one full
+     * window of samples) compiling.
+     */
+    static final class QuietWindow {
+        private final long window;
+        private final java.util.ArrayDeque<long[]> samples = new java.util.ArrayDeque<>();
+
+        QuietWindow(long windowNanos) {
+            this.window = windowNanos;
+        }
+
+        /** Records {@code compiledMs} (total compilation time) at {@code nowNanos}; true if the JIT was quiet. */
+        boolean record(long nowNanos, long compiledMs) {
+            samples.addLast(new long[]{nowNanos, compiledMs});
+            while (samples.size() > 1) {   // keep the newest sample that is at least a window old, and all after it
+                java.util.Iterator<long[]> it = samples.iterator();
+                it.next();
+                if (nowNanos - it.next()[0] < window) {
+                    break;
+                }
+                samples.removeFirst();
+            }
+            long[] first = samples.peekFirst();
+            long span = nowNanos - first[0];
+            return span >= window && compiledMs - first[1] < 0.02 * span / 1e6;
+        }
     }
 
     /** The JVM's total JIT compilation time so far (ms), if the JVM reports it. */
