@@ -240,14 +240,16 @@ final class BenchCommand implements Callable<Integer> {
 
         BackgroundLoad load = new BackgroundLoad();
         long[] outShape = net.forward(xs);   // (counts as the first forward warm-up)
-        Warmup[] fwdWarm = new Warmup[1];
-        Warmup[] fbWarm = new Warmup[1];
-        double[] fwd = timed(() -> net.forward(xs), 1, fwdWarm);
+        Timed fwd = timed(() -> net.forward(xs), 1);
         INDArray upstream = Nd4j.randn(DataType.FLOAT, outShape);
-        double[] fb = timed(() -> net.forwardBackward(xs, upstream), 0, fbWarm);
+        Timed fb = timed(() -> net.forwardBackward(xs, upstream), 0);
         double bg = load.percent();
         Memory memory = MemoryProbe.measure(() -> net.forwardBackward(xs, upstream));
-        return new Timing(median(fwd), median(fb), bg, memory, fwdWarm[0], fbWarm[0]);
+        return new Timing(median(fwd.ms()), median(fb.ms()), bg, memory, fwd.warmup(), fb.warmup());
+    }
+
+    /** Per-iteration times (ms) of the timed passes of one quantity, and how it was warmed up. */
+    record Timed(double[] ms, Warmup warmup) {
     }
 
     /** How one quantity was warmed up: iterations, seconds, and whether the JIT had settled. */
@@ -264,7 +266,7 @@ final class BenchCommand implements Callable<Integer> {
      * already run), then more until {@code warmupSeconds} have passed and the JIT has settled (see
      * {@link #jitQuietSeconds}; at most {@link #warmupMaxSeconds} and {@link #MAX_WARMUP} iterations).
      */
-    private double[] timed(Runnable pass, int done, Warmup[] warm) {
+    private Timed timed(Runnable pass, int done) {
         long start = System.nanoTime();
         long budget = (long) (warmupSeconds * 1e9);
         long max = (long) (Math.max(warmupSeconds, warmupMaxSeconds) * 1e9);
@@ -272,15 +274,12 @@ final class BenchCommand implements Callable<Integer> {
         JitClock jit = new JitClock();
         QuietWindow quiet = new QuietWindow(window);
         int i = done;
-        boolean settled = window <= 0;
+        boolean settled = window <= 0;   // with --jit-quiet 0 nothing is waited for
         for (; i < MAX_WARMUP; i++) {
             long now = System.nanoTime();
             boolean isQuiet = window > 0 && quiet.record(now, jit.millis());
             if (i >= warmup && now - start >= budget) {
-                if (window <= 0) {
-                    break;
-                }
-                if (isQuiet) {
+                if (window <= 0 || isQuiet) {
                     settled = true;
                     break;
                 }
@@ -290,14 +289,14 @@ final class BenchCommand implements Callable<Integer> {
             }
             pass.run();
         }
-        warm[0] = new Warmup(i, (System.nanoTime() - start) / 1e9, settled || !jit.available());
+        Warmup warm = new Warmup(i, (System.nanoTime() - start) / 1e9, settled || !jit.available());
         double[] t = new double[runs];
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();
             pass.run();
             t[r] = (System.nanoTime() - t0) / 1e6;
         }
-        return t;
+        return new Timed(t, warm);
     }
 
     /**

@@ -46,6 +46,11 @@ public final class Conv {
             return Math.floorDiv(in + 2L * p - (long) d * (k - 1) - 1, s) + 1;
         }
 
+        /** The same convolution with groups 1 (one group's, or a depthwise one written as dense). */
+        public Spec ungrouped() {
+            return new Spec(kH, kW, sH, sW, pH, pW, dH, dW, 1);
+        }
+
         public long outH(long h) {
             return outSize(h, kH, sH, pH, dH);
         }
@@ -172,7 +177,8 @@ public final class Conv {
     public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                     long outChannels, Spec spec, long height, long width) {
         int g = spec.groups();
-        if (g == 1 && height > 0 && width > 0 && denseAsProducts()) {
+        boolean products = height > 0 && width > 0 && denseAsProducts();
+        if (g == 1 && products) {
             return isPointwise(spec) ? pointwise(sd, x, weight, bias, inChannels, outChannels, height, width)
                     : im2col(sd, x, weight, bias, inChannels, outChannels, spec, height, width);
         }
@@ -194,11 +200,9 @@ public final class Conv {
             Conv2DConfig cfg = spec.config(WeightsFormat.YXIO);
             return bias == null ? sd.cnn().conv2d(x, w, cfg) : sd.cnn().conv2d(x, w, bias, cfg);
         }
-        if (g == inChannels && inChannels <= DEPTHWISE_AS_DENSE_MAX_CHANNELS && height > 0 && width > 0
-                && denseAsProducts()) {
+        if (g == inChannels && inChannels <= DEPTHWISE_AS_DENSE_MAX_CHANNELS && products) {
             return im2col(sd, x, blockDiagonal(sd, weight, inChannels, outChannels), bias, inChannels, outChannels,
-                    new Spec(spec.kH(), spec.kW(), spec.sH(), spec.sW(), spec.pH(), spec.pW(), spec.dH(), spec.dW(), 1),
-                    height, width);
+                    spec.ungrouped(), height, width);
         }
         if (g == inChannels) {
             // Depthwise: PyTorch [C*m, 1, kH, kW] -> SameDiff [kH, kW, C, m] (output channel c*m + j in both).
@@ -214,8 +218,7 @@ public final class Conv {
             SDVariable xi = x.get(SDIndex.all(), SDIndex.interval(i * ci, (i + 1) * ci), SDIndex.all(), SDIndex.all());
             SDVariable wi = weight.get(SDIndex.interval(i * co, (i + 1) * co), SDIndex.all(), SDIndex.all(), SDIndex.all());
             SDVariable bi = bias == null ? null : bias.get(SDIndex.interval(i * co, (i + 1) * co));
-            outs[i] = conv2d(sd, xi, wi, bi, ci, co, new Spec(spec.kH(), spec.kW(), spec.sH(), spec.sW(), spec.pH(),
-                    spec.pW(), spec.dH(), spec.dW(), 1), height, width);
+            outs[i] = conv2d(sd, xi, wi, bi, ci, co, spec.ungrouped(), height, width);
         }
         return sd.concat(1, outs);
     }

@@ -95,7 +95,12 @@ public class SpatialTransformer extends PluginLayer {
 
     /** Size after the localisation net along one axis: {@code ((size - 6) / 2 - 4) / 2} (floor). */
     static long localisedSize(long size) {
-        return Math.floorDiv(Math.floorDiv(size - 6, 2) - 4, 2);
+        return Math.floorDiv(pooledOnceSize(size) - 4, 2);
+    }
+
+    /** Size along one axis after the first conv7 and pool2 (the second conv's input). */
+    private static long pooledOnceSize(long size) {
+        return Math.floorDiv(size - 6, 2);
     }
 
     private long resolvedOutHeight(long inHeight) {
@@ -184,7 +189,7 @@ public class SpatialTransformer extends PluginLayer {
                 height, width);
         f = Relu.apply(sd, maxPool2(sd, f));
         f = Conv.conv2d(sd, f, p.get(LOC2_WEIGHT), p.get(LOC2_BIAS), LOC1_CHANNELS, LOC2_CHANNELS, Conv.Spec.of(5, 1, 0),
-                (height - 6) / 2, (width - 6) / 2);
+                pooledOnceSize(height), pooledOnceSize(width));
         f = Relu.apply(sd, maxPool2(sd, f));
         long flat = LOC2_CHANNELS * localisedSize(height) * localisedSize(width);
         SDVariable hidden = Relu.apply(sd, Conv.linear(sd, f.reshape(-1, flat), p.get(FC1_WEIGHT), flat, HIDDEN)

@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.testing.PluginHarness;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -67,7 +68,7 @@ class DenseConvTest {
 
     /** Depthwise convolutions (multiplier 1 and 2) as dense ones with block-diagonal weights, against the native op. */
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2})
+    @ValueSource(ints = {1, 2})
     void depthwiseAsBlockDiagonalEqualsTheNativeOp(int multiplier) {
         Nd4j.getRandom().setSeed(5);
         long n = 2, c = 3, h = 7, w = 6, out = c * multiplier;
@@ -101,17 +102,7 @@ class DenseConvTest {
     }
 
     private static <T> T withStrategy(String value, Supplier<T> action) {
-        String before = System.getProperty(Conv.DENSE_PROPERTY);
-        System.setProperty(Conv.DENSE_PROPERTY, value);
-        try {
-            return action.get();
-        } finally {
-            if (before == null) {
-                System.clearProperty(Conv.DENSE_PROPERTY);
-            } else {
-                System.setProperty(Conv.DENSE_PROPERTY, before);
-            }
-        }
+        return PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, value, action);
     }
 
     /** Output and gradients of {@code sum(conv(x) * upstream)}. */

@@ -58,17 +58,10 @@ class SpatialTransformerTest {
      */
     @Test
     void gradientsCheckThroughTheGatherSamplerAndItsAdjoint() {
-        String before = System.getProperty(BilinearSampler.SAMPLING_PROPERTY);
-        System.setProperty(BilinearSampler.SAMPLING_PROPERTY, "gather");
-        try {
+        PluginHarness.withSystemProperty(BilinearSampler.SAMPLING_PROPERTY, "gather", () -> {
             PluginHarness.assertGradientsCheck(STN, SHAPE, SpatialTransformerTest::perturb);
-        } finally {
-            if (before == null) {
-                System.clearProperty(BilinearSampler.SAMPLING_PROPERTY);
-            } else {
-                System.setProperty(BilinearSampler.SAMPLING_PROPERTY, before);
-            }
-        }
+            return null;
+        });
     }
 
     @Test

@@ -385,6 +385,24 @@ public final class PluginHarness {
         return m;
     }
 
+    /**
+     * Runs {@code action} with the system property {@code key} set to {@code value} (the plug-ins read their
+     * strategy properties when a graph is built) and restores the property's previous state afterwards.
+     */
+    public static <T> T withSystemProperty(String key, String value, Supplier<T> action) {
+        String before = System.getProperty(key);
+        System.setProperty(key, value);
+        try {
+            return action.get();
+        } finally {
+            if (before == null) {
+                System.clearProperty(key);
+            } else {
+                System.setProperty(key, before);
+            }
+        }
+    }
+
     /** Asserts that {@code action} throws IllegalArgumentException (possibly wrapped) whose message contains every fragment. */
     public static String assertErrorMentions(Runnable action, String... fragments) {
         Throwable t = assertThrows(Throwable.class, action::run);
