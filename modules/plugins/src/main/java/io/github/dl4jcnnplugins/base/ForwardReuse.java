@@ -1,5 +1,7 @@
 package io.github.dl4jcnnplugins.base;
 
+import io.github.dl4jcnnplugins.ops.BilinearSampling;
+import io.github.dl4jcnnplugins.ops.HostOp;
 import org.nd4j.autodiff.functions.DifferentialFunction;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.config.ExecutionResult;
@@ -58,7 +60,8 @@ final class ForwardReuse {
 
     /** Native op names whose outputs are recorded: the ops that cost more to run again than to copy. */
     private static final Set<String> COSTLY = Set.of("conv2d", "depthwise_conv2d", "deconv2d", "conv1d", "conv3dnew",
-            "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather", "dl4jcnnplugins_matmul");
+            "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather", "dl4jcnnplugins_matmul",
+            BilinearSampling.Forward.OP_NAME);
 
     /**
      * Other ops are recorded when their outputs are at most 1/{@value} the size of their inputs (reductions: a global
@@ -183,7 +186,7 @@ final class ForwardReuse {
 
     /**
      * Session for every plug-in graph (training forward, gradient function, inference). Reshapes run as views
-     * ({@link #reshapeView}). While a record is being made ({@link #start} to {@link #clear}), the costly ops it
+     * ({@link #reshapeView}); {@link HostOp}s run their Java kernels. While a record is being made ({@link #start} to {@link #clear}), the costly ops it
      * runs are recorded; when {@link #reuse} is set, ops found in the record return the recorded outputs instead of
      * running. (The inference graph's session belongs to a record that is never started.)
      */
@@ -207,8 +210,16 @@ final class ForwardReuse {
             if (view != null) {
                 return ExecutionResult.createFrom(names, new INDArray[]{view});
             }
-            ExecutionResult r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
-                    otherPlaceHolders);
+            ExecutionResult r;
+            if (op instanceof HostOp && opContext != null) {
+                // a kernel in Java: its outputs were allocated in the op context by getAndParameterizeOp
+                List<INDArray> outs = opContext.getOutputArrays();
+                ((HostOp) op).compute(opContext.getInputArrays(), outs);
+                r = ExecutionResult.createFrom(names, outs.toArray(new INDArray[0]));
+            } else {
+                r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
+                        otherPlaceHolders);
+            }
             if (!reuse && keep != null && r.getOutputs() != null) {
                 INDArray[] out = r.outputsToArray(names);
                 if (!COSTLY.contains(op.opName()) && !reduces(opContext, out)) {

@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.base;
 
+import io.github.dl4jcnnplugins.ops.HostOp;
 import org.deeplearning4j.nn.layers.samediff.DL4JSameDiffMemoryMgr;
 import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
@@ -116,6 +117,7 @@ final class PluginGraph {
 
     private Built build(long[][] shapes, Map<String, INDArray> paramTable, boolean training) {
         SameDiff s = SameDiff.create();
+        HostOp.markPluginGraph(s);   // run by ForwardReuse.Session, which executes host ops
         // Views of the network's flattened parameter array are used directly (as DL4J's own SameDiff layers do).
         s.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
         List<SDVariable> in = new ArrayList<>();

@@ -58,6 +58,9 @@ public final class BilinearSampler {
         if (groups < 1 || channels % groups != 0) {
             throw new IllegalArgumentException("BilinearSampler: groups=" + groups + " must divide channels=" + channels);
         }
+        if (HostOp.usableIn(sd)) {
+            return BilinearSampling.sample(sd, x, groups, py, px, scale);
+        }
         DataType dt = x.dataType();
         long cg = channels / groups;
         long p = points;
@@ -234,16 +237,18 @@ public final class BilinearSampler {
                 SDIndex.point(1));
         SDVariable px = unnormalise(gx, width, alignCorners);
         SDVariable py = unnormalise(gy, height, alignCorners);
+        boolean host = HostOp.usableIn(sd);
         boolean separable = switch (sampling) {
             case SEPARABLE -> true;
             case GATHER -> false;
-            case AUTO -> channels * height * width <= SEPARABLE_MAX_IMAGE
+            case AUTO -> !host && channels * height * width <= SEPARABLE_MAX_IMAGE
                     && channels * height * p <= SEPARABLE_MAX_INTERMEDIATE;
         };
         SDVariable out;
         if (separable) {
             out = sampleSeparable(sd, x, channels, height, width, p, py, px);
-        } else if (channels * height * p <= SEPARABLE_MAX_INTERMEDIATE && channels * height * width * p <= ADJOINT_MAX_MACS) {
+        } else if (!host && channels * height * p <= SEPARABLE_MAX_INTERMEDIATE
+                && channels * height * width * p <= ADJOINT_MAX_MACS) {
             // The gather's own image gradient is libnd4j's row-by-row scatter-add: the gather samples a stopped copy
             // of x and SamplingAdjoint sends the gradient to x as one batched product instead (small images only).
             out = SamplingAdjoint.of(sd, sample(sd, SamplingAdjoint.stopped(sd, x), channels, height, width, p, py, px),

@@ -2,6 +2,7 @@ package io.github.dl4jcnnplugins.conv;
 
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.DeformConv;
+import io.github.dl4jcnnplugins.ops.HostOp;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -42,6 +43,16 @@ class DeformConv2dTest {
     @MethodSource("goldens")
     void matchesPyTorch(String name) {
         PluginHarness.assertGoldenParity(name);
+    }
+
+    /**
+     * The same parity for the composite sampler (SameDiff ops only): what runs where host ops cannot (CUDA, or
+     * {@code -Ddl4jcnnplugins.hostOps=false}).
+     */
+    @ParameterizedTest
+    @MethodSource("goldens")
+    void matchesPyTorchWithTheCompositeSampler(String name) {
+        PluginHarness.withSystemProperty(HostOp.PROPERTY, "false", () -> PluginHarness.assertGoldenParity(name));
     }
 
     /** Offsets of about +-1 px and a spread mask, so that no sample sits on a pixel centre (a kink of bilinear sampling). */

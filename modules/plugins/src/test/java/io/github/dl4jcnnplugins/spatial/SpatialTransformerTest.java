@@ -1,6 +1,7 @@
 package io.github.dl4jcnnplugins.spatial;
 
 import io.github.dl4jcnnplugins.ops.BilinearSampler;
+import io.github.dl4jcnnplugins.ops.HostOp;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import io.github.dl4jcnnplugins.torch.ReferenceModules;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
@@ -39,6 +40,16 @@ class SpatialTransformerTest {
         PluginHarness.assertGoldenParity(name);
     }
 
+    /**
+     * The same parity for the composite sampler (SameDiff ops only): what runs where host ops cannot (CUDA, or
+     * {@code -Ddl4jcnnplugins.hostOps=false}).
+     */
+    @ParameterizedTest
+    @MethodSource("goldens")
+    void matchesPyTorchWithTheCompositeSampler(String name) {
+        PluginHarness.withSystemProperty(HostOp.PROPERTY, "false", () -> PluginHarness.assertGoldenParity(name));
+    }
+
     /** Moves theta off the identity (where every sample sits on a pixel centre, a kink of bilinear sampling). */
     private static void perturb(Map<String, INDArray> p) {
         p.get(SpatialTransformer.FC2_WEIGHT).assign(PluginHarness.randn(11, 6, 32).muli(0.05));
@@ -53,14 +64,17 @@ class SpatialTransformerTest {
     }
 
     /**
-     * The same check with the gather sampler, whose image gradient on images this small is {@code SamplingAdjoint}'s
-     * batched product (the AUTO choice above takes the separable form for these sizes).
+     * The same check with the composite samplers (no host op): the separable form (the AUTO choice for these sizes)
+     * and the gather form, whose image gradient on images this small is {@code SamplingAdjoint}'s batched product.
      */
     @Test
-    void gradientsCheckThroughTheGatherSamplerAndItsAdjoint() {
-        PluginHarness.withSystemProperty(BilinearSampler.SAMPLING_PROPERTY, "gather", () -> {
+    void gradientsCheckThroughTheCompositeSamplers() {
+        PluginHarness.withSystemProperty(HostOp.PROPERTY, "false", () -> {
             PluginHarness.assertGradientsCheck(STN, SHAPE, SpatialTransformerTest::perturb);
-            return null;
+            return PluginHarness.withSystemProperty(BilinearSampler.SAMPLING_PROPERTY, "gather", () -> {
+                PluginHarness.assertGradientsCheck(STN, SHAPE, SpatialTransformerTest::perturb);
+                return null;
+            });
         });
     }
 

@@ -1,0 +1,298 @@
+package io.github.dl4jcnnplugins.ops;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.imports.converters.ImportClassMapping;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.DynamicCustomOp;
+import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.api.shape.LongShapeDescriptor;
+import org.nd4j.linalg.exception.ND4JIllegalStateException;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.lang.ref.WeakReference;
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.RecursiveAction;
+import java.util.function.IntConsumer;
+
+/**
+ * A SameDiff op whose kernel is Java code working on the host memory of ND4J's CPU backend: for work that libnd4j
+ * has no fast kernel for (bilinear sampling with its scatter-shaped gradient: libnd4j's {@code scatter_add} pays
+ * 1.3-1.9 us per row, its {@code bincount} 420 ns per element).
+ *
+ * <p>Only the plug-in runtime's own session executes these ops ({@code ForwardReuse.Session} calls
+ * {@link #compute}); stock SameDiff sessions do not know them. So a graph gets them only when {@link #usableIn} says
+ * so: the graph is a plug-in graph ({@link #markPluginGraph}), the backend is ND4J's CPU backend (the kernels read
+ * and write host memory; on CUDA the composite form of the same computation is used) and
+ * {@value #PROPERTY} is not {@code false}. Code that builds such an op keeps a composite form for the other cases.
+ *
+ * <p>Subclasses have a public no-argument constructor and call {@link #register} for their name: SameDiff copies every
+ * op through its FlatBuffers form when it builds the gradient function and re-creates it by name. Integer arguments
+ * survive that copy; named properties do not exist here.
+ */
+public abstract class HostOp extends DynamicCustomOp {
+    /** System property: {@code false} builds the composite forms instead of host ops. */
+    public static final String PROPERTY = "dl4jcnnplugins.hostOps";
+
+    /** Plug-in graphs, by identity (SameDiff's hashCode changes as a graph grows); pruned as they are collected. */
+    private static final List<WeakReference<SameDiff>> PLUGIN_GRAPHS = new ArrayList<>();
+    private static volatile Boolean cpuBackend;
+    private static volatile ForkJoinPool pool;
+
+    /** For SameDiff's reflective re-creation only. */
+    protected HostOp() {
+    }
+
+    protected HostOp(SameDiff sd, SDVariable... args) {
+        super(null, sd, args, false);
+    }
+
+    /** Makes SameDiff re-create {@code prototype}'s class for ops named {@code name}. */
+    protected static void register(String name, HostOp prototype) {
+        ImportClassMapping.getOpNameMapping().putIfAbsent(name, prototype);
+    }
+
+    /** Records that {@code sd} is run by the plug-in runtime's session (which executes host ops). */
+    public static void markPluginGraph(SameDiff sd) {
+        synchronized (PLUGIN_GRAPHS) {
+            PLUGIN_GRAPHS.removeIf(r -> r.get() == null);
+            PLUGIN_GRAPHS.add(new WeakReference<>(sd));
+        }
+    }
+
+    private static boolean isPluginGraph(SameDiff sd) {
+        synchronized (PLUGIN_GRAPHS) {
+            for (WeakReference<SameDiff> r : PLUGIN_GRAPHS) {
+                if (r.get() == sd) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /** Whether ops built into {@code sd} may be host ops (see the class comment). */
+    public static boolean usableIn(SameDiff sd) {
+        return !"false".equalsIgnoreCase(System.getProperty(PROPERTY)) && isPluginGraph(sd) && cpuBackend();
+    }
+
+    private static boolean cpuBackend() {
+        Boolean cpu = cpuBackend;
+        if (cpu == null) {
+            cpu = Nd4j.getBackend().getClass().getName().endsWith(".CpuBackend");
+            cpuBackend = cpu;
+        }
+        return cpu;
+    }
+
+    /** The output shapes for these input shapes. */
+    protected abstract List<long[]> outputShapes(List<long[]> inputShapes);
+
+    /** Computes the outputs (allocated, in row-major order, contents undefined) from the inputs. */
+    public abstract void compute(List<INDArray> inputs, List<INDArray> outputs);
+
+    @Override
+    public abstract int getNumOutputs();
+
+    @Override
+    public List<LongShapeDescriptor> calculateOutputShape(OpContext oc) {
+        List<INDArray> in = oc != null && oc.getInputArrays() != null ? oc.getInputArrays() : inputArguments();
+        List<long[]> shapes = new ArrayList<>();
+        for (INDArray a : in) {
+            shapes.add(a.shape());
+        }
+        DataType dt = in.get(0).dataType();
+        List<LongShapeDescriptor> out = new ArrayList<>();
+        for (long[] s : outputShapes(shapes)) {
+            out.add(LongShapeDescriptor.fromShape(s, dt));
+        }
+        return out;
+    }
+
+    @Override
+    public List<LongShapeDescriptor> calculateOutputShape() {
+        return calculateOutputShape(null);
+    }
+
+    @Override
+    public List<DataType> calculateOutputDataTypes(List<DataType> dataTypes) {
+        return Collections.nCopies(getNumOutputs(), dataTypes.get(0));
+    }
+
+    /** Not a native op: no native descriptor. */
+    @Override
+    public long opHash() {
+        return 0;
+    }
+
+    /** No named properties: arguments travel as integer arguments. */
+    @Override
+    public Map<String, Object> propertiesForFunction() {
+        return Collections.emptyMap();
+    }
+
+    // ------------------------------------------------------------------ host memory
+
+    /**
+     * Element access to a row-major array's host memory by flat index (float or double; int indices: at most
+     * 2^31 - 1 elements). A view with other strides is read through a row-major copy (inputs only).
+     */
+    public abstract static class Host {
+        /** Element {@code i} in row-major order. */
+        public abstract double get(int i);
+
+        /** Sets element {@code i}. */
+        public abstract void set(int i, double v);
+
+        /** Adds {@code v} to element {@code i}. */
+        public abstract void add(int i, double v);
+
+        /** Access to {@code a}; {@code writable} requires {@code a} itself to be row-major (no copy is made). */
+        public static Host of(INDArray a, boolean writable) {
+            if (a.length() > Integer.MAX_VALUE) {
+                throw new ND4JIllegalStateException("host op: arrays of more than 2^31 - 1 elements are not supported ("
+                        + a.length() + ")");
+            }
+            if (!rowMajor(a)) {
+                if (writable) {
+                    throw new ND4JIllegalStateException("host op: output array is not row-major");
+                }
+                a = a.dup('c');
+            }
+            int base = Math.toIntExact(a.offset());
+            return switch (a.dataType()) {
+                case FLOAT -> new Floats(a.data().asNioFloat(), base);
+                case DOUBLE -> new Doubles(a.data().asNioDouble(), base);
+                default -> throw new ND4JIllegalStateException("host op: data type " + a.dataType()
+                        + " is not supported (float or double)");
+            };
+        }
+    }
+
+    /** Whether element {@code i} of {@code a} is at {@code offset + i} (strides of size-1 dimensions do not matter). */
+    static boolean rowMajor(INDArray a) {
+        long[] shape = a.shape();
+        long[] stride = a.stride();
+        long expected = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            if (shape[d] != 1 && stride[d] != expected) {
+                return false;
+            }
+            expected *= shape[d];
+        }
+        return true;
+    }
+
+    private static final class Floats extends Host {
+        private final FloatBuffer b;
+        private final int base;
+
+        Floats(FloatBuffer b, int base) {
+            this.b = b;
+            this.base = base;
+        }
+
+        @Override
+        public double get(int i) {
+            return b.get(base + i);
+        }
+
+        @Override
+        public void set(int i, double v) {
+            b.put(base + i, (float) v);
+        }
+
+        @Override
+        public void add(int i, double v) {
+            b.put(base + i, (float) (b.get(base + i) + v));
+        }
+    }
+
+    private static final class Doubles extends Host {
+        private final DoubleBuffer b;
+        private final int base;
+
+        Doubles(DoubleBuffer b, int base) {
+            this.b = b;
+            this.base = base;
+        }
+
+        @Override
+        public double get(int i) {
+            return b.get(base + i);
+        }
+
+        @Override
+        public void set(int i, double v) {
+            b.put(base + i, v);
+        }
+
+        @Override
+        public void add(int i, double v) {
+            b.put(base + i, b.get(base + i) + v);
+        }
+    }
+
+    // ------------------------------------------------------------------ threads
+
+    /** The number of threads host ops use: ND4J's ({@code Nd4j.getEnvironment().maxThreads()}). */
+    public static int threads() {
+        return Math.max(1, Nd4j.getEnvironment().maxThreads());
+    }
+
+    /** Runs {@code body} for every task in {@code [0, tasks)}, on up to {@link #threads()} threads. */
+    public static void parallelFor(int tasks, IntConsumer body) {
+        int t = Math.min(tasks, threads());
+        if (t <= 1) {
+            for (int i = 0; i < tasks; i++) {
+                body.accept(i);
+            }
+            return;
+        }
+        ForkJoinPool p = pool(t);
+        p.invoke(new RecursiveAction() {
+            @Override
+            protected void compute() {
+                List<RecursiveAction> parts = new ArrayList<>();
+                for (int w = 0; w < t; w++) {
+                    int worker = w;
+                    parts.add(new RecursiveAction() {
+                        @Override
+                        protected void compute() {
+                            for (int i = worker; i < tasks; i += t) {
+                                body.accept(i);
+                            }
+                        }
+                    });
+                }
+                invokeAll(parts);
+            }
+        });
+    }
+
+    private static ForkJoinPool pool(int threads) {
+        ForkJoinPool p = pool;
+        if (p == null || p.getParallelism() < threads) {
+            synchronized (HostOp.class) {
+                p = pool;
+                if (p == null || p.getParallelism() < threads) {
+                    p = new ForkJoinPool(threads, fjp -> {
+                        var th = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(fjp);
+                        th.setDaemon(true);
+                        th.setName("dl4jcnnplugins-host-" + th.getPoolIndex());
+                        return th;
+                    }, null, false);
+                    pool = p;
+                }
+            }
+        }
+        return p;
+    }
+}
