@@ -28,6 +28,9 @@ public final class BilinearSampling {
     private BilinearSampling() {
     }
 
+    /** Sample points handled per block (bounds the scratch arrays of a task). */
+    private static final int BLOCK = 1024;
+
     /**
      * Samples as {@link BilinearSampler#sampleChannelsLast} does ({@code scale} may be null).
      *
@@ -70,6 +73,11 @@ public final class BilinearSampling {
         double ly, lx, s;
         int o00, o01, o10, o11;
 
+        /** All four corners inside the image. */
+        boolean inside() {
+            return (o00 | o01 | o10 | o11) >= 0;
+        }
+
         void set(double y, double x, double scale, int h, int w, int cc) {
             double fy = Math.floor(y);
             double fx = Math.floor(x);
@@ -89,21 +97,87 @@ public final class BilinearSampling {
         }
     }
 
+    /** Pixels per block of the channels-first / channels-last transposes (a block of every channel stays in L1). */
+    private static final int TRANSPOSE_BLOCK = 32;
+
     /** Channels {@code [c0, c0 + cc)} of image {@code n} of {@code x}, channels last: {@code [H * W * cc]}. */
     private static double[] channelsLast(HostOp.Host x, Layout l, int n, int c0, int cc) {
         int hw = l.h * l.w;
+        double[] planes = new double[cc * hw];
+        x.get((n * l.c + c0) * hw, planes, 0, cc * hw);
         double[] xs = new double[hw * cc];
-        for (int c = 0; c < cc; c++) {
-            int base = (n * l.c + c0 + c) * hw;
-            for (int i = 0; i < hw; i++) {
-                xs[i * cc + c] = x.get(base + i);
+        for (int i0 = 0; i0 < hw; i0 += TRANSPOSE_BLOCK) {
+            int i1 = Math.min(hw, i0 + TRANSPOSE_BLOCK);
+            for (int c = 0; c < cc; c++) {
+                for (int i = i0; i < i1; i++) {
+                    xs[i * cc + c] = planes[c * hw + i];
+                }
             }
         }
         return xs;
     }
 
-    private static double corner(double[] xs, int offset, int c) {
+    /** Writes a channels-last {@code [H * W * cc]} block back as channels {@code [c0, c0 + cc)} of image {@code n}. */
+    private static void writeChannelsFirst(double[] xs, HostOp.Host target, Layout l, int n, int c0, int cc) {
+        int hw = l.h * l.w;
+        double[] planes = new double[cc * hw];
+        for (int i0 = 0; i0 < hw; i0 += TRANSPOSE_BLOCK) {
+            int i1 = Math.min(hw, i0 + TRANSPOSE_BLOCK);
+            for (int c = 0; c < cc; c++) {
+                for (int i = i0; i < i1; i++) {
+                    planes[c * hw + i] = xs[i * cc + c];
+                }
+            }
+        }
+        target.set((n * l.c + c0) * hw, planes, 0, cc * hw);
+    }
+
+    /** Rows {@code [first, first + rows)} of {@code [*, cg]}, columns {@code [c0, c0 + cc)}, as {@code [rows, cc]}. */
+    private static double[] readBlock(HostOp.Host a, int first, int rows, int cg, int c0, int cc) {
+        double[] d = new double[rows * cc];
+        if (cc == cg) {
+            a.get(first * cg, d, 0, rows * cg);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                a.get((first + r) * cg + c0, d, r * cc, cc);
+            }
+        }
+        return d;
+    }
+
+    /** The inverse of {@link #readBlock}. */
+    private static void writeBlock(double[] d, HostOp.Host a, int first, int rows, int cg, int c0, int cc) {
+        if (cc == cg) {
+            a.set(first * cg, d, 0, rows * cg);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                a.set((first + r) * cg + c0, d, r * cc, cc);
+            }
+        }
+    }
+
+    /** Elements {@code [first, first + len)} of {@code a}, or null for a null {@code a}. */
+    private static double[] read(HostOp.Host a, int first, int len) {
+        if (a == null) {
+            return null;
+        }
+        double[] d = new double[len];
+        a.get(first, d, 0, len);
+        return d;
+    }
+
+    /** Channel {@code c} of the corner at row {@code offset} of a channels-last image; 0 outside ({@code offset < 0}). */
+    private static double value(double[] xs, int offset, int c) {
         return offset < 0 ? 0.0 : xs[offset + c];
+    }
+
+    /** {@link #value}, after adding {@code grad} to the corner's image gradient {@code gx} (unless outside). */
+    private static double scatter(double[] gx, double[] xs, int offset, int c, double grad) {
+        if (offset < 0) {
+            return 0.0;
+        }
+        gx[offset + c] += grad;
+        return xs[offset + c];
     }
 
     /** The forward op: {@code out [N, G, P, C / G]}. */
@@ -159,18 +233,33 @@ public final class BilinearSampling {
                 int cc = l.c0(chunk + 1) - c0;
                 double[] xs = channelsLast(x, l, n, grp * cg + c0, cc);
                 Point pt = new Point();
-                for (int p = 0; p < l.p; p++) {
-                    int pi = ng * l.p + p;
-                    pt.set(py.get(pi), px.get(pi), scale == null ? 1.0 : scale.get(pi), l.h, l.w, cc);
-                    double w00 = (1 - pt.ly) * (1 - pt.lx) * pt.s;
-                    double w01 = (1 - pt.ly) * pt.lx * pt.s;
-                    double w10 = pt.ly * (1 - pt.lx) * pt.s;
-                    double w11 = pt.ly * pt.lx * pt.s;
-                    int ob = pi * cg + c0;
-                    for (int c = 0; c < cc; c++) {
-                        y.set(ob + c, w00 * corner(xs, pt.o00, c) + w01 * corner(xs, pt.o01, c)
-                                + w10 * corner(xs, pt.o10, c) + w11 * corner(xs, pt.o11, c));
+                for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
+                    int len = Math.min(BLOCK, l.p - p0);
+                    int first = ng * l.p + p0;
+                    double[] ys = read(py, first, len);
+                    double[] xsPos = read(px, first, len);
+                    double[] ss = read(scale, first, len);
+                    double[] o = new double[len * cc];
+                    for (int p = 0; p < len; p++) {
+                        pt.set(ys[p], xsPos[p], ss == null ? 1.0 : ss[p], l.h, l.w, cc);
+                        double w00 = (1 - pt.ly) * (1 - pt.lx) * pt.s;
+                        double w01 = (1 - pt.ly) * pt.lx * pt.s;
+                        double w10 = pt.ly * (1 - pt.lx) * pt.s;
+                        double w11 = pt.ly * pt.lx * pt.s;
+                        int ob = p * cc;
+                        if (pt.inside()) {   // the common case: no test per corner and channel
+                            int a = pt.o00, b = pt.o01, d = pt.o10, e = pt.o11;
+                            for (int c = 0; c < cc; c++) {
+                                o[ob + c] = w00 * xs[a + c] + w01 * xs[b + c] + w10 * xs[d + c] + w11 * xs[e + c];
+                            }
+                        } else {
+                            for (int c = 0; c < cc; c++) {
+                                o[ob + c] = w00 * value(xs, pt.o00, c) + w01 * value(xs, pt.o01, c)
+                                        + w10 * value(xs, pt.o10, c) + w11 * value(xs, pt.o11, c);
+                            }
+                        }
                     }
+                    writeBlock(o, y, first, len, cg, c0, cc);
                 }
             });
         }
@@ -250,47 +339,55 @@ public final class BilinearSampling {
                 double[] xs = channelsLast(x, l, n, first, cc);
                 double[] gx = new double[xs.length];
                 Point pt = new Point();
-                for (int p = 0; p < l.p; p++) {
-                    int pi = ng * l.p + p;
-                    pt.set(py.get(pi), px.get(pi), scaled ? scale.get(pi) : 1.0, l.h, l.w, cc);
-                    double ly = pt.ly, lx = pt.lx;
-                    double u00 = (1 - ly) * (1 - lx), u01 = (1 - ly) * lx, u10 = ly * (1 - lx), u11 = ly * lx;
-                    double sy = 0, sx = 0, ss = 0;
-                    int ob = pi * cg + c0;
-                    for (int c = 0; c < cc; c++) {
-                        double go = gOut.get(ob + c);
-                        double v00 = corner(xs, pt.o00, c), v01 = corner(xs, pt.o01, c);
-                        double v10 = corner(xs, pt.o10, c), v11 = corner(xs, pt.o11, c);
-                        double gs = go * pt.s;
-                        if (pt.o00 >= 0) {
-                            gx[pt.o00 + c] += gs * u00;
+                for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
+                    int len = Math.min(BLOCK, l.p - p0);
+                    int row = ng * l.p + p0;
+                    double[] ys = read(py, row, len);
+                    double[] xsPos = read(px, row, len);
+                    double[] ss = read(scale, row, len);
+                    double[] go = readBlock(gOut, row, len, cg, c0, cc);
+                    for (int p = 0; p < len; p++) {
+                        int pi = row + p;
+                        pt.set(ys[p], xsPos[p], scaled ? ss[p] : 1.0, l.h, l.w, cc);
+                        double ly = pt.ly, lx = pt.lx;
+                        double u00 = (1 - ly) * (1 - lx), u01 = (1 - ly) * lx, u10 = ly * (1 - lx), u11 = ly * lx;
+                        int ob = p * cc;
+                        // per corner: its share of the image gradient, and sum_c g[c] v[c] (dk below)
+                        double s00 = pt.s * u00, s01 = pt.s * u01, s10 = pt.s * u10, s11 = pt.s * u11;
+                        double d00 = 0, d01 = 0, d10 = 0, d11 = 0;
+                        if (pt.inside()) {   // the common case: no test per corner and channel
+                            int a = pt.o00, b = pt.o01, d = pt.o10, e = pt.o11;
+                            for (int c = 0; c < cc; c++) {
+                                double g = go[ob + c];
+                                gx[a + c] += g * s00;
+                                gx[b + c] += g * s01;
+                                gx[d + c] += g * s10;
+                                gx[e + c] += g * s11;
+                                d00 += g * xs[a + c];
+                                d01 += g * xs[b + c];
+                                d10 += g * xs[d + c];
+                                d11 += g * xs[e + c];
+                            }
+                        } else {
+                            for (int c = 0; c < cc; c++) {
+                                double g = go[ob + c];
+                                d00 += g * scatter(gx, xs, pt.o00, c, g * s00);
+                                d01 += g * scatter(gx, xs, pt.o01, c, g * s01);
+                                d10 += g * scatter(gx, xs, pt.o10, c, g * s10);
+                                d11 += g * scatter(gx, xs, pt.o11, c, g * s11);
+                            }
                         }
-                        if (pt.o01 >= 0) {
-                            gx[pt.o01 + c] += gs * u01;
+                        double sy = (1 - lx) * (d10 - d00) + lx * (d11 - d01);
+                        double sx = (1 - ly) * (d01 - d00) + ly * (d11 - d10);
+                        double sumScale = u00 * d00 + u01 * d01 + u10 * d10 + u11 * d11;
+                        dy[chunk][pi] = sy * pt.s;
+                        dxc[chunk][pi] = sx * pt.s;
+                        if (scaled) {
+                            ds[chunk][pi] = sumScale;
                         }
-                        if (pt.o10 >= 0) {
-                            gx[pt.o10 + c] += gs * u10;
-                        }
-                        if (pt.o11 >= 0) {
-                            gx[pt.o11 + c] += gs * u11;
-                        }
-                        sy += go * ((1 - lx) * (v10 - v00) + lx * (v11 - v01));
-                        sx += go * ((1 - ly) * (v01 - v00) + ly * (v11 - v10));
-                        ss += go * (u00 * v00 + u01 * v01 + u10 * v10 + u11 * v11);
-                    }
-                    dy[chunk][pi] = sy * pt.s;
-                    dxc[chunk][pi] = sx * pt.s;
-                    if (scaled) {
-                        ds[chunk][pi] = ss;
                     }
                 }
-                int hw = l.h * l.w;
-                for (int c = 0; c < cc; c++) {
-                    int base = (n * l.c + first + c) * hw;
-                    for (int i = 0; i < hw; i++) {
-                        dx.set(base + i, gx[i * cc + c]);
-                    }
-                }
+                writeChannelsFirst(gx, dx, l, n, first, cc);
             });
             writeSum(dy, HostOp.Host.of(out.get(1), true));
             writeSum(dxc, HostOp.Host.of(out.get(2), true));
@@ -300,13 +397,13 @@ public final class BilinearSampling {
         }
 
         private static void writeSum(double[][] parts, HostOp.Host target) {
-            for (int i = 0; i < parts[0].length; i++) {
-                double s = 0;
-                for (double[] part : parts) {
-                    s += part[i];
+            double[] sum = parts[0];
+            for (int k = 1; k < parts.length; k++) {
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += parts[k][i];
                 }
-                target.set(i, s);
             }
+            target.set(0, sum, 0, sum.length);
         }
 
         @Override
