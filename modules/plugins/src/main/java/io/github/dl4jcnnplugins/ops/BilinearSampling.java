@@ -132,9 +132,8 @@ public final class BilinearSampling {
         target.set((n * l.c + c0) * hw, planes, 0, cc * hw);
     }
 
-    /** Rows {@code [first, first + rows)} of {@code [*, cg]}, columns {@code [c0, c0 + cc)}, as {@code [rows, cc]}. */
-    private static double[] readBlock(HostOp.Host a, int first, int rows, int cg, int c0, int cc) {
-        double[] d = new double[rows * cc];
+    /** Rows {@code [first, first + rows)} of {@code [*, cg]}, columns {@code [c0, c0 + cc)}, into {@code d} as {@code [rows, cc]}. */
+    private static void readBlock(HostOp.Host a, double[] d, int first, int rows, int cg, int c0, int cc) {
         if (cc == cg) {
             a.get(first * cg, d, 0, rows * cg);
         } else {
@@ -142,7 +141,6 @@ public final class BilinearSampling {
                 a.get((first + r) * cg + c0, d, r * cc, cc);
             }
         }
-        return d;
     }
 
     /** The inverse of {@link #readBlock}. */
@@ -233,13 +231,13 @@ public final class BilinearSampling {
                 int cc = l.c0(chunk + 1) - c0;
                 double[] xs = channelsLast(x, l, n, grp * cg + c0, cc);
                 Point pt = new Point();
+                double[] o = new double[Math.min(BLOCK, l.p) * cc];
                 for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
                     int len = Math.min(BLOCK, l.p - p0);
                     int first = ng * l.p + p0;
                     double[] ys = read(py, first, len);
                     double[] xsPos = read(px, first, len);
                     double[] ss = read(scale, first, len);
-                    double[] o = new double[len * cc];
                     for (int p = 0; p < len; p++) {
                         pt.set(ys[p], xsPos[p], ss == null ? 1.0 : ss[p], l.h, l.w, cc);
                         double w00 = (1 - pt.ly) * (1 - pt.lx) * pt.s;
@@ -338,6 +336,7 @@ public final class BilinearSampling {
                 int first = grp * cg + c0;
                 double[] xs = channelsLast(x, l, n, first, cc);
                 double[] gx = new double[xs.length];
+                double[] go = new double[Math.min(BLOCK, l.p) * cc];
                 Point pt = new Point();
                 for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
                     int len = Math.min(BLOCK, l.p - p0);
@@ -345,7 +344,7 @@ public final class BilinearSampling {
                     double[] ys = read(py, row, len);
                     double[] xsPos = read(px, row, len);
                     double[] ss = read(scale, row, len);
-                    double[] go = readBlock(gOut, row, len, cg, c0, cc);
+                    readBlock(gOut, go, row, len, cg, c0, cc);
                     for (int p = 0; p < len; p++) {
                         int pi = row + p;
                         pt.set(ys[p], xsPos[p], scaled ? ss[p] : 1.0, l.h, l.w, cc);

@@ -205,9 +205,21 @@ public abstract class HostOp extends DynamicCustomOp {
             this.base = base;
         }
 
+        /** Per-thread conversion buffer (grown as needed): host ops copy large blocks many times per pass. */
+        private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
+        private static float[] scratch(int len) {
+            float[] f = SCRATCH.get();
+            if (f.length < len) {
+                f = new float[len];
+                SCRATCH.set(f);
+            }
+            return f;
+        }
+
         @Override
         public void get(int from, double[] dst, int off, int len) {
-            float[] f = new float[len];
+            float[] f = scratch(len);
             b.get(base + from, f, 0, len);
             for (int i = 0; i < len; i++) {
                 dst[off + i] = f[i];
@@ -216,7 +228,7 @@ public abstract class HostOp extends DynamicCustomOp {
 
         @Override
         public void set(int to, double[] src, int off, int len) {
-            float[] f = new float[len];
+            float[] f = scratch(len);
             for (int i = 0; i < len; i++) {
                 f[i] = (float) src[off + i];
             }
