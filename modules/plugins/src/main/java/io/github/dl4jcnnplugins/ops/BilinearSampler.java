@@ -37,6 +37,11 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Also the functional spatial-transformer pieces, {@link #affineGrid} and {@link #gridSample}, with PyTorch's
  * {@code F.affine_grid} / {@code F.grid_sample(mode='bilinear', padding_mode='zeros')} conventions.
+ *
+ * <p><b>Host ops.</b> In a plug-in graph on ND4J's CPU backend ({@link HostOp#usableIn}) {@link #sampleChannelsLast}
+ * and {@link #gridSample} (unless {@link Sampling#SEPARABLE} is asked for) build {@link BilinearSampling}'s host ops
+ * instead of the composite form described here: the same values and gradients, several times faster. Everywhere else
+ * (CUDA, a SameDiff graph of your own, {@code -Ddl4jcnnplugins.hostOps=false}) the composite form runs.
  */
 public final class BilinearSampler {
     private BilinearSampler() {

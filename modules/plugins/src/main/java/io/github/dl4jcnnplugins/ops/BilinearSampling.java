@@ -63,6 +63,34 @@ public final class BilinearSampling {
         int c0(int chunk) {
             return chunk * cg() / chunks;
         }
+
+        /** Task {@code t}: image and group {@code ng = n * G + g}, channel range {@code chunk}. */
+        Task task(int t) {
+            int chunk = t % chunks;
+            int ng = t / chunks;
+            int c0 = c0(chunk);
+            return new Task(ng, ng / g, chunk, c0, c0(chunk + 1) - c0, (ng % g) * cg() + c0);
+        }
+    }
+
+    /**
+     * One task: image and group {@code ng}, image {@code n}, channel range {@code chunk} = channels
+     * {@code [c0, c0 + cc)} of the group, i.e. {@code [first, first + cc)} of the image.
+     */
+    private record Task(int ng, int n, int chunk, int c0, int cc, int first) {
+    }
+
+    /** The op's inputs {@code x, py, px} and, when given, {@code scale}. */
+    private record Sources(HostOp.Host x, HostOp.Host py, HostOp.Host px, HostOp.Host scale) {
+        static Sources of(List<INDArray> in, boolean scaled) {
+            return new Sources(HostOp.Host.of(in.get(0), false), HostOp.Host.of(in.get(1), false),
+                    HostOp.Host.of(in.get(2), false), scaled ? HostOp.Host.of(in.get(3), false) : null);
+        }
+
+        /** Positions and scales of points {@code [first, first + len)} ({@code [2]} null without a scale). */
+        double[][] points(int first, int len) {
+            return new double[][]{read(py, first, len), read(px, first, len), read(scale, first, len)};
+        }
     }
 
     /**
@@ -216,28 +244,20 @@ public final class BilinearSampling {
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
             Layout l = Layout.of(in.get(0).shape(), in.get(1).shape(), (int) iArgs()[0]);
-            HostOp.Host x = HostOp.Host.of(in.get(0), false);
-            HostOp.Host py = HostOp.Host.of(in.get(1), false);
-            HostOp.Host px = HostOp.Host.of(in.get(2), false);
-            HostOp.Host scale = in.size() > 3 ? HostOp.Host.of(in.get(3), false) : null;
+            Sources src = Sources.of(in, in.size() > 3);
             HostOp.Host y = HostOp.Host.of(out.get(0), true);
             int cg = l.cg();
-            HostOp.parallelFor(l.tasks(), task -> {
-                int chunk = task % l.chunks;
-                int ng = task / l.chunks;
-                int n = ng / l.g;
-                int grp = ng % l.g;
-                int c0 = l.c0(chunk);
-                int cc = l.c0(chunk + 1) - c0;
-                double[] xs = channelsLast(x, l, n, grp * cg + c0, cc);
+            HostOp.parallelFor(l.tasks(), t -> {
+                Task task = l.task(t);
+                int cc = task.cc();
+                double[] xs = channelsLast(src.x(), l, task.n(), task.first(), cc);
                 Point pt = new Point();
                 double[] o = new double[Math.min(BLOCK, l.p) * cc];
                 for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
                     int len = Math.min(BLOCK, l.p - p0);
-                    int first = ng * l.p + p0;
-                    double[] ys = read(py, first, len);
-                    double[] xsPos = read(px, first, len);
-                    double[] ss = read(scale, first, len);
+                    int first = task.ng() * l.p + p0;
+                    double[][] pos = src.points(first, len);
+                    double[] ys = pos[0], xsPos = pos[1], ss = pos[2];
                     for (int p = 0; p < len; p++) {
                         pt.set(ys[p], xsPos[p], ss == null ? 1.0 : ss[p], l.h, l.w, cc);
                         double w00 = (1 - pt.ly) * (1 - pt.lx) * pt.s;
@@ -257,7 +277,7 @@ public final class BilinearSampling {
                             }
                         }
                     }
-                    writeBlock(o, y, first, len, cg, c0, cc);
+                    writeBlock(o, y, first, len, cg, task.c0(), cc);
                 }
             });
         }
@@ -314,10 +334,7 @@ public final class BilinearSampling {
         public void compute(List<INDArray> in, List<INDArray> out) {
             Layout l = Layout.of(in.get(0).shape(), in.get(1).shape(), (int) iArgs()[0]);
             boolean scaled = in.size() == 5;
-            HostOp.Host x = HostOp.Host.of(in.get(0), false);
-            HostOp.Host py = HostOp.Host.of(in.get(1), false);
-            HostOp.Host px = HostOp.Host.of(in.get(2), false);
-            HostOp.Host scale = scaled ? HostOp.Host.of(in.get(3), false) : null;
+            Sources src = Sources.of(in, scaled);
             HostOp.Host gOut = HostOp.Host.of(in.get(in.size() - 1), false);
             HostOp.Host dx = HostOp.Host.of(out.get(0), true);
             int cg = l.cg();
@@ -326,25 +343,20 @@ public final class BilinearSampling {
             double[][] dy = new double[l.chunks][points];
             double[][] dxc = new double[l.chunks][points];
             double[][] ds = scaled ? new double[l.chunks][points] : null;
-            HostOp.parallelFor(l.tasks(), task -> {
-                int chunk = task % l.chunks;
-                int ng = task / l.chunks;
-                int n = ng / l.g;
-                int grp = ng % l.g;
-                int c0 = l.c0(chunk);
-                int cc = l.c0(chunk + 1) - c0;
-                int first = grp * cg + c0;
-                double[] xs = channelsLast(x, l, n, first, cc);
+            HostOp.parallelFor(l.tasks(), t -> {
+                Task task = l.task(t);
+                int cc = task.cc();
+                int chunk = task.chunk();
+                double[] xs = channelsLast(src.x(), l, task.n(), task.first(), cc);
                 double[] gx = new double[xs.length];
                 double[] go = new double[Math.min(BLOCK, l.p) * cc];
                 Point pt = new Point();
                 for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
                     int len = Math.min(BLOCK, l.p - p0);
-                    int row = ng * l.p + p0;
-                    double[] ys = read(py, row, len);
-                    double[] xsPos = read(px, row, len);
-                    double[] ss = read(scale, row, len);
-                    readBlock(gOut, go, row, len, cg, c0, cc);
+                    int row = task.ng() * l.p + p0;
+                    double[][] pos = src.points(row, len);
+                    double[] ys = pos[0], xsPos = pos[1], ss = pos[2];
+                    readBlock(gOut, go, row, len, cg, task.c0(), cc);
                     for (int p = 0; p < len; p++) {
                         int pi = row + p;
                         pt.set(ys[p], xsPos[p], scaled ? ss[p] : 1.0, l.h, l.w, cc);
@@ -386,7 +398,7 @@ public final class BilinearSampling {
                         }
                     }
                 }
-                writeChannelsFirst(gx, dx, l, n, first, cc);
+                writeChannelsFirst(gx, dx, l, task.n(), task.first(), cc);
             });
             writeSum(dy, HostOp.Host.of(out.get(1), true));
             writeSum(dxc, HostOp.Host.of(out.get(2), true));
