@@ -38,10 +38,11 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>Also the functional spatial-transformer pieces, {@link #affineGrid} and {@link #gridSample}, with PyTorch's
  * {@code F.affine_grid} / {@code F.grid_sample(mode='bilinear', padding_mode='zeros')} conventions.
  *
- * <p><b>Host ops.</b> In a plug-in graph on ND4J's CPU backend ({@link HostOp#usableIn}) {@link #sampleChannelsLast}
- * and {@link #gridSample} (unless {@link Sampling#SEPARABLE} is asked for) build {@link BilinearSampling}'s host ops
- * instead of the composite form described here: the same values and gradients, several times faster. Everywhere else
- * (CUDA, a SameDiff graph of your own, {@code -Ddl4jcnnplugins.hostOps=false}) the composite form runs.
+ * <p><b>Host ops.</b> In a plug-in graph on ND4J's CPU backend, for float or double data ({@link HostOp#usableIn}),
+ * {@link #sampleChannelsLast} and {@link #gridSample} (unless {@link Sampling#SEPARABLE} is asked for) build
+ * {@link BilinearSampling}'s host ops instead of the composite form described here: the same values and gradients,
+ * several times faster. Everywhere else (CUDA, a SameDiff graph of your own, other data types,
+ * {@code -Ddl4jcnnplugins.hostOps=false}) the composite form runs.
  */
 public final class BilinearSampler {
     private BilinearSampler() {
@@ -63,7 +64,7 @@ public final class BilinearSampler {
         if (groups < 1 || channels % groups != 0) {
             throw new IllegalArgumentException("BilinearSampler: groups=" + groups + " must divide channels=" + channels);
         }
-        if (HostOp.usableIn(sd)) {
+        if (HostOp.usableIn(sd, x.dataType())) {
             return BilinearSampling.sample(sd, x, groups, py, px, scale);
         }
         DataType dt = x.dataType();
@@ -242,7 +243,7 @@ public final class BilinearSampler {
                 SDIndex.point(1));
         SDVariable px = unnormalise(gx, width, alignCorners);
         SDVariable py = unnormalise(gy, height, alignCorners);
-        boolean host = HostOp.usableIn(sd);
+        boolean host = HostOp.usableIn(sd, x.dataType());
         boolean separable = switch (sampling) {
             case SEPARABLE -> true;
             case GATHER -> false;

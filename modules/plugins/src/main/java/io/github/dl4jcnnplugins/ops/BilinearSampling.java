@@ -23,6 +23,12 @@ import java.util.List;
  * Work is split into tasks of (image, group, channel range); each task copies its channels to a channels-last scratch
  * array, so that the four corners of a point are four short contiguous runs, and accumulates its image gradient there
  * (no two tasks write the same element: the result does not depend on the thread count or timing). Computes in double.
+ *
+ * <p><b>Memory</b> (Java heap, short-lived): per running task the channels-last copy of its channels ({@code H W cc}
+ * doubles) and in the backward pass their gradient (as many), blocks of 1024 points; the backward pass also
+ * holds the coordinate (and scale) gradients per channel range ({@code 2-3 N G P} doubles per range). Nothing grows
+ * with {@code P H W}. For the deformable convolution's benchmark ({@code [4, 64, 56, 56]}, 112,896 points) about
+ * 50 MB of garbage per training pass.
  */
 public final class BilinearSampling {
     private BilinearSampling() {

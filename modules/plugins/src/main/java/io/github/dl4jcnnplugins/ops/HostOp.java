@@ -83,6 +83,11 @@ public abstract class HostOp extends DynamicCustomOp {
         return !"false".equalsIgnoreCase(System.getProperty(PROPERTY)) && isPluginGraph(sd) && cpuBackend();
     }
 
+    /** {@link #usableIn(SameDiff)} for an op on data of type {@code dt} (host ops read and write float or double). */
+    public static boolean usableIn(SameDiff sd, DataType dt) {
+        return (dt == DataType.FLOAT || dt == DataType.DOUBLE) && usableIn(sd);
+    }
+
     private static boolean cpuBackend() {
         Boolean cpu = cpuBackend;
         if (cpu == null) {
