@@ -186,9 +186,9 @@ final class ForwardReuse {
 
     /**
      * Session for every plug-in graph (training forward, gradient function, inference). Reshapes run as views
-     * ({@link #reshapeView}); {@link HostOp}s run their Java kernels. While a record is being made ({@link #start} to {@link #clear}), the costly ops it
-     * runs are recorded; when {@link #reuse} is set, ops found in the record return the recorded outputs instead of
-     * running. (The inference graph's session belongs to a record that is never started.)
+     * ({@link #reshapeView}); {@link HostOp}s run their Java kernels. While a record is being made ({@link #start} to
+     * {@link #clear}), the costly ops it runs are recorded; when {@link #reuse} is set, ops found in the record return
+     * the recorded outputs instead of running. (The inference graph's session belongs to a record that is never started.)
      */
     final class Session extends InferenceSession {
         boolean reuse;

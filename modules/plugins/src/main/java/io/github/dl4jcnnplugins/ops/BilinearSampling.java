@@ -131,8 +131,23 @@ public final class BilinearSampling {
         }
     }
 
-    /** Pixels per block of the channels-first / channels-last transposes (a block of every channel stays in L1). */
+    /** Rows and columns per block of {@link #transpose} (a block of both stays in L1). */
     private static final int TRANSPOSE_BLOCK = 32;
+
+    /** {@code dst [cols, rows] = src [rows, cols]} transposed (both row-major), in blocks. */
+    private static void transpose(double[] src, int rows, int cols, double[] dst) {
+        for (int r0 = 0; r0 < rows; r0 += TRANSPOSE_BLOCK) {
+            int r1 = Math.min(rows, r0 + TRANSPOSE_BLOCK);
+            for (int c0 = 0; c0 < cols; c0 += TRANSPOSE_BLOCK) {
+                int c1 = Math.min(cols, c0 + TRANSPOSE_BLOCK);
+                for (int r = r0; r < r1; r++) {
+                    for (int c = c0; c < c1; c++) {
+                        dst[c * rows + r] = src[r * cols + c];
+                    }
+                }
+            }
+        }
+    }
 
     /** Channels {@code [c0, c0 + cc)} of image {@code n} of {@code x}, channels last: {@code [H * W * cc]}. */
     private static double[] channelsLast(HostOp.Host x, Layout l, int n, int c0, int cc) {
@@ -140,14 +155,7 @@ public final class BilinearSampling {
         double[] planes = new double[cc * hw];
         x.get((n * l.c + c0) * hw, planes, 0, cc * hw);
         double[] xs = new double[hw * cc];
-        for (int i0 = 0; i0 < hw; i0 += TRANSPOSE_BLOCK) {
-            int i1 = Math.min(hw, i0 + TRANSPOSE_BLOCK);
-            for (int c = 0; c < cc; c++) {
-                for (int i = i0; i < i1; i++) {
-                    xs[i * cc + c] = planes[c * hw + i];
-                }
-            }
-        }
+        transpose(planes, cc, hw, xs);
         return xs;
     }
 
@@ -155,14 +163,7 @@ public final class BilinearSampling {
     private static void writeChannelsFirst(double[] xs, HostOp.Host target, Layout l, int n, int c0, int cc) {
         int hw = l.h * l.w;
         double[] planes = new double[cc * hw];
-        for (int i0 = 0; i0 < hw; i0 += TRANSPOSE_BLOCK) {
-            int i1 = Math.min(hw, i0 + TRANSPOSE_BLOCK);
-            for (int c = 0; c < cc; c++) {
-                for (int i = i0; i < i1; i++) {
-                    planes[c * hw + i] = xs[i * cc + c];
-                }
-            }
-        }
+        transpose(xs, hw, cc, planes);
         target.set((n * l.c + c0) * hw, planes, 0, cc * hw);
     }
 
@@ -346,9 +347,9 @@ public final class BilinearSampling {
             int cg = l.cg();
             int points = l.n * l.g * l.p;
             // per channel range: its share of the coordinate (and scale) gradients, summed below
-            double[][] dy = new double[l.chunks][points];
-            double[][] dxc = new double[l.chunks][points];
-            double[][] ds = scaled ? new double[l.chunks][points] : null;
+            double[][] gradPy = new double[l.chunks][points];
+            double[][] gradPx = new double[l.chunks][points];
+            double[][] gradScale = scaled ? new double[l.chunks][points] : null;
             HostOp.parallelFor(l.tasks(), t -> {
                 Task task = l.task(t);
                 int cc = task.cc();
@@ -397,19 +398,19 @@ public final class BilinearSampling {
                         double sy = (1 - lx) * (d10 - d00) + lx * (d11 - d01);
                         double sx = (1 - ly) * (d01 - d00) + ly * (d11 - d10);
                         double sumScale = u00 * d00 + u01 * d01 + u10 * d10 + u11 * d11;
-                        dy[chunk][pi] = sy * pt.s;
-                        dxc[chunk][pi] = sx * pt.s;
+                        gradPy[chunk][pi] = sy * pt.s;
+                        gradPx[chunk][pi] = sx * pt.s;
                         if (scaled) {
-                            ds[chunk][pi] = sumScale;
+                            gradScale[chunk][pi] = sumScale;
                         }
                     }
                 }
                 writeChannelsFirst(gx, dx, l, task.n(), task.first(), cc);
             });
-            writeSum(dy, HostOp.Host.of(out.get(1), true));
-            writeSum(dxc, HostOp.Host.of(out.get(2), true));
+            writeSum(gradPy, HostOp.Host.of(out.get(1), true));
+            writeSum(gradPx, HostOp.Host.of(out.get(2), true));
             if (scaled) {
-                writeSum(ds, HostOp.Host.of(out.get(3), true));
+                writeSum(gradScale, HostOp.Host.of(out.get(3), true));
             }
         }
 
