@@ -80,6 +80,12 @@ class DilatedConvTest {
         compare(c, DataType.DOUBLE, 1e-12, Conv.Dilated.IM2COL);
     }
 
+    @ParameterizedTest
+    @MethodSource("cases")
+    void tapsEqualTheZeroSpreadKernel(Case c) {
+        compare(c, DataType.DOUBLE, 1e-12, Conv.Dilated.TAPS);
+    }
+
     /**
      * Float32, where the oneDNN builds run their kernels (they have no float64 convolution, so there the double
      * checks exercise libnd4j's own code).
@@ -94,6 +100,12 @@ class DilatedConvTest {
     @MethodSource("cases")
     void im2colEqualsTheZeroSpreadKernelInFloat(Case c) {
         compare(c, DataType.FLOAT, 1e-5, Conv.Dilated.IM2COL);
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void tapsEqualTheZeroSpreadKernelInFloat(Case c) {
+        compare(c, DataType.FLOAT, 1e-5, Conv.Dilated.TAPS);
     }
 
     private static void compare(Case c, DataType type, double tolerance, Conv.Dilated strategy) {
@@ -159,7 +171,7 @@ class DilatedConvTest {
 
     @Test
     void onlyStrideOneDilatedConvolutionsTakeAnotherRoute() {
-        for (Conv.Dilated strategy : List.of(Conv.Dilated.SPACE_TO_BATCH, Conv.Dilated.IM2COL)) {
+        for (Conv.Dilated strategy : List.of(Conv.Dilated.SPACE_TO_BATCH, Conv.Dilated.IM2COL, Conv.Dilated.TAPS)) {
             Conv.dilatedStrategy(strategy);
             assertEquals(strategy, Conv.route(Conv.Spec.of(3, 1, 2, 2, 1), 16, 16));
             assertEquals(Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 2, 2, 2, 1), 16, 16), "strided: native op");
@@ -169,11 +181,21 @@ class DilatedConvTest {
         assertEquals(Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 2, 2, 1), 16, 16));
         Conv.dilatedStrategy(Conv.Dilated.AUTO);
         boolean oneDnn = Conv.oneDnnActive();
-        // ASPP's rates on a 32x32 map: sub-grids of 6, 3 and 2 pixels
+        // ASPP's rates on a 32x32 map read 77% / 56% / 39% inside the image: per-tap products on every build
+        assertEquals(0.765625, Conv.insideFraction(Conv.Spec.of(3, 1, 6, 6, 1), 32, 32), 1e-12);
+        assertEquals(0.5625, Conv.insideFraction(Conv.Spec.of(3, 1, 12, 12, 1), 32, 32), 1e-12);
+        assertEquals(0.390625, Conv.insideFraction(Conv.Spec.of(3, 1, 18, 18, 1), 32, 32), 1e-12);
+        for (int rate : new int[]{6, 12, 18}) {
+            assertEquals(Conv.Dilated.TAPS, Conv.route(Conv.Spec.of(3, 1, rate, rate, 1), 32, 32), "rate " + rate);
+        }
+        // RFB's rates 2 and 3 on 19x19 (87% / 80% inside): space-to-batch on oneDNN, the native op elsewhere
         assertEquals(oneDnn ? Conv.Dilated.SPACE_TO_BATCH : Conv.Dilated.NATIVE,
-                Conv.route(Conv.Spec.of(3, 1, 6, 6, 1), 32, 32));
-        assertEquals(oneDnn ? Conv.Dilated.IM2COL : Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 12, 12, 1), 32, 32));
-        assertEquals(oneDnn ? Conv.Dilated.IM2COL : Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 18, 18, 1), 32, 32));
+                Conv.route(Conv.Spec.of(3, 1, 3, 3, 1), 19, 19));
+        // large dilation on a map that pads little (sub-grids of 3 pixels): im2col on oneDNN
+        assertEquals(oneDnn ? Conv.Dilated.IM2COL : Conv.Dilated.NATIVE, Conv.route(Conv.Spec.of(3, 1, 1, 12, 1), 32, 32));
+        // depthwise convolutions never take the taps route
+        assertEquals(oneDnn ? Conv.Dilated.SPACE_TO_BATCH : Conv.Dilated.NATIVE,
+                Conv.route(Conv.Spec.of(3, 1, 18, 18, 4), 32, 32));
     }
 
     @Test
@@ -184,8 +206,9 @@ class DilatedConvTest {
         PluginHarness.assertErrorMentions(() -> Conv.conv2d(sd, x, w, null, 1, 1, Conv.Spec.of(3, 1, 2, 2, 1)),
                 "dilated convolution (dilation 2x2)", "needs the input height and width", "Conv.conv2d(..., spec, h, w)");
         PluginHarness.assertErrorMentions(() -> Conv.parseDilated("fast"),
-                Conv.DILATED_PROPERTY, "auto, native, space_to_batch, im2col", "got 'fast'");
+                Conv.DILATED_PROPERTY, "auto, native, space_to_batch, im2col, taps", "got 'fast'");
         assertEquals(Conv.Dilated.SPACE_TO_BATCH, Conv.parseDilated("space-to-batch"));
+        assertEquals(Conv.Dilated.TAPS, Conv.parseDilated("taps"));
         assertEquals(Conv.Dilated.AUTO, Conv.parseDilated(null));
     }
 
