@@ -44,7 +44,8 @@ final class SystemInfo {
     /**
      * The ND4J native builds on the class path and whether oneDNN is in use, e.g.
      * {@code "nd4j-native linux-x86_64 + linux-x86_64-onednn-avx2, oneDNN on"}: JavaCPP loads the most specific
-     * build its CPU supports, and with oneDNN in it {@code Conv} computes dilated convolutions as space-to-batch.
+     * build its CPU supports; with oneDNN in it {@code Conv} routes dilated convolutions around the native op
+     * ({@code Conv.Dilated}).
      */
     static String nativeBuild() {
         List<String> builds = new ArrayList<>();

@@ -71,9 +71,10 @@ public final class Conv {
     /** How a stride-1 dilated convolution is computed (see the class comment). */
     public enum Dilated {
         /**
-         * When the loaded ND4J build has oneDNN helpers enabled: space-to-batch, or {@link #IM2COL} when a sub-grid
-         * would have fewer than {@value Conv#IM2COL_BELOW_CELLS} pixels along an axis (large dilation on a small
-         * map); else the native op.
+         * {@link #TAPS} on every build when at most {@value Conv#TAPS_UP_TO_INSIDE} of the multiply-adds read inside
+         * the image (groups 1). Otherwise, when the loaded ND4J build has oneDNN helpers enabled: space-to-batch, or
+         * {@link #IM2COL} when a sub-grid would have fewer than {@value Conv#IM2COL_BELOW_CELLS} pixels along an axis
+         * (large dilation on a small map); else the native op.
          */
         AUTO,
         /** SameDiff's dilated {@code conv2d} (fails on the oneDNN builds of M2.1). */
@@ -92,7 +93,7 @@ public final class Conv {
         TAPS
     }
 
-    /** System property that sets the initial {@link #dilatedStrategy()}: auto, native, space_to_batch or im2col. */
+    /** System property that sets the initial {@link #dilatedStrategy()}: auto, native, space_to_batch, im2col or taps. */
     public static final String DILATED_PROPERTY = "dl4jcnnplugins.dilatedConv";
 
     private static volatile Dilated dilated = parseDilated(System.getProperty(DILATED_PROPERTY));
@@ -317,8 +318,11 @@ public final class Conv {
 
     /**
      * {@link Dilated#AUTO} takes {@link Dilated#TAPS} for a dilated convolution (groups 1) when at most this fraction
-     * of its multiply-adds reads inside the image ({@link #insideFraction}), on every build. ASPP's rates 6 / 12 / 18
-     * on a 32x32 map read 77% / 56% / 39% inside; RFB's 3 / 5 on 19x19, 80% / 68%.
+     * of its multiply-adds reads inside the image ({@link #insideFraction}), on every build. Measured (fwd+bwd, 2
+     * threads, alternating runs): ASPP {@code 2x512x32x32}, rates 6 / 12 / 18 (77% / 56% / 39% inside), -onednn
+     * 720-770 -> 441-500 ms, generic 718-758 -> 604-700; its rate 6 alone by taps rather than space-to-batch, fwd
+     * 135-151 -> 104-128 ms, fwd+bwd about equal. RFB {@code 4x512x19x19}, rates 2 / 3 (87% / 80%) by taps: fwd+bwd
+     * 210-267 -> 234-270 ms, so it keeps its route.
      */
     static final double TAPS_UP_TO_INSIDE = 0.78;
 
