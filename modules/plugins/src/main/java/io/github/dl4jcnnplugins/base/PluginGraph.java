@@ -107,7 +107,7 @@ final class PluginGraph {
             }
             if (withGradient && !b.sd().hasGradientFunction()) {
                 SameDiff s = b.sd();
-                QuietStdout.run(() -> s.createGradFunction(inputNames.toArray(new String[0])));
+                HostOp.differentiate(s, () -> QuietStdout.run(() -> s.createGradFunction(inputNames.toArray(new String[0]))));
                 epsilonScale = GradScale.undoDoubling(s, b.epsilonName(), gradientTargets(paramTable))
                         ? 1.0 : 1.0 / GradScale.externalErrorsFactor();
             }

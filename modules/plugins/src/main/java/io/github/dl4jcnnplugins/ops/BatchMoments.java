@@ -12,7 +12,8 @@ import java.util.List;
  * Per-channel batch mean and biased variance of {@code x [N, C, H, W]} over {@code (N, H, W)}, both {@code [1, C, 1, 1]}:
  * libnd4j's {@code moments} kernel, with the gradient written out:
  * {@code dL/dx = (dL/dmean + 2 (x - mean) dL/dvar) / M}, {@code M = N H W}, computed as {@code x * a + b} with per-channel
- * {@code a = 2 dL/dvar / M}, {@code b = dL/dmean / M - a * mean} (two broadcast passes over {@code x}).
+ * {@code a = 2 dL/dvar / M}, {@code b = dL/dmean / M - a * mean} (two broadcast passes over {@code x}; {@code a} and
+ * {@code b} from one host op where {@link HostOp#usableIn} allows, {@link BatchNormGrads}).
  *
  * <p>SameDiff's own gradients of a mean and a variance go through libnd4j's {@code reduce_mean_bp} /
  * {@code reduce_variance_bp} (13 ms for one {@code reduce_mean_bp} on {@code [8, 128, 56, 56]} float, 2 threads,
@@ -66,9 +67,17 @@ public class BatchMoments extends NativeAlias {
     public List<SDVariable> doDiff(List<SDVariable> grads) {
         SDVariable x = arg();
         SDVariable mean = outputVariables()[0];
-        SDVariable count = sizeProduct(x, 0, 2, 3);   // M = N * H * W
-        SDVariable a = grads.get(1).mul(2.0).div(count);
-        SDVariable b = grads.get(0).div(count).sub(a.mul(mean));
+        SDVariable a;
+        SDVariable b;
+        if (HostOp.usableIn(sameDiff, x.dataType())) {
+            SDVariable[] ab = new BatchNormGrads.Moments(sameDiff, grads.get(0), grads.get(1), mean, x).outputVariables();
+            a = ab[0];
+            b = ab[1];
+        } else {
+            SDVariable count = sizeProduct(x, 0, 2, 3);   // M = N * H * W
+            a = grads.get(1).mul(2.0).div(count);
+            b = grads.get(0).div(count).sub(a.mul(mean));
+        }
         return Collections.singletonList(Mul.of(sameDiff, x, a, 0, 2, 3).add(b));
     }
 }

@@ -2,6 +2,7 @@ package io.github.dl4jcnnplugins.ops;
 
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 import java.util.List;
@@ -16,7 +17,8 @@ import java.util.List;
  * <pre>
  *   dx = g gamma r    dmean = -gamma r S    dvar = -gamma D r^3 / 2    dgamma = D r    dbeta = S
  * </pre>
- * ({@code mean} and {@code var} then pass theirs on to {@code x} through {@link BatchMoments}.) The same BatchNorm
+ * ({@code mean} and {@code var} then pass theirs on to {@code x} through {@link BatchMoments}.) The per-channel
+ * arithmetic is one host op where {@link HostOp#usableIn} allows ({@link BatchNormGrads}). The same BatchNorm
  * written as subtract, product and sum took four forward and about ten backward passes over {@code x}'s size; this
  * takes one and three.
  */
@@ -64,14 +66,28 @@ public class BatchNormKernel extends NativeAlias {
         SDVariable var = in[2];
         SDVariable gamma = in[3];
         double eps = tArguments.get(0);
-        SDVariable r = sameDiff.math().rsqrt(var.add(eps));                                  // [C]
-        SDVariable gr = gamma.mul(r);
         SDVariable s = g.sum(0, 2, 3);                                                        // [C]
-        SDVariable d = sameDiff.dot(g, x, 0, 2, 3).sub(mean.mul(s));                          // [C]
+        SDVariable dot = sameDiff.dot(g, x, 0, 2, 3);                                         // [C]
+        SDVariable gr;
+        SDVariable dmean;
+        SDVariable dvar;
+        SDVariable dgamma;
+        if (HostOp.usableIn(sameDiff, x.dataType())) {
+            SDVariable[] c = new BatchNormGrads.Normalisation(sameDiff, s, dot, mean, var, gamma,
+                    sameDiff.constant(Nd4j.scalar(x.dataType(), eps))).outputVariables();
+            gr = c[0];
+            dmean = c[1];
+            dvar = c[2];
+            dgamma = c[3];
+        } else {
+            SDVariable r = sameDiff.math().rsqrt(var.add(eps));                              // [C]
+            SDVariable d = dot.sub(mean.mul(s));                                              // [C]
+            gr = gamma.mul(r);
+            dmean = gr.mul(s).neg();
+            dvar = gr.mul(d).mul(r.mul(r)).mul(-0.5);
+            dgamma = d.mul(r);
+        }
         SDVariable dx = Mul.of(sameDiff, g, gr.reshape(1, -1, 1, 1), 0, 2, 3);
-        SDVariable dmean = gr.mul(s).neg();
-        SDVariable dvar = gr.mul(d).mul(r.mul(r)).mul(-0.5);
-        SDVariable dgamma = d.mul(r);
         return Arrays.asList(dx, dmean, dvar, dgamma, s);
     }
 }

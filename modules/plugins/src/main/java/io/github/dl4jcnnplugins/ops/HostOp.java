@@ -59,6 +59,30 @@ public abstract class HostOp extends DynamicCustomOp {
         ImportClassMapping.getOpNameMapping().putIfAbsent(name, prototype);
     }
 
+    /** Set while the gradient function of a plug-in graph is being built (see {@link #differentiate}). */
+    private static final ThreadLocal<Boolean> DIFFERENTIATING = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * Runs {@code createGradient} (SameDiff's {@code createGradFunction} on {@code sd}) so that ops' {@code doDiff}
+     * may build host ops when {@code sd} is a plug-in graph: SameDiff builds the gradient function in a new instance
+     * with no link to {@code sd}, so {@link #usableIn} cannot tell from the instance alone. The gradient function is
+     * marked as a plug-in graph afterwards (the plug-in runtime's session runs it too).
+     */
+    public static void differentiate(SameDiff sd, Runnable createGradient) {
+        boolean plugin = isPluginGraph(sd);
+        boolean before = DIFFERENTIATING.get();
+        DIFFERENTIATING.set(plugin);
+        try {
+            createGradient.run();
+        } finally {
+            DIFFERENTIATING.set(before);
+        }
+        SameDiff grad = sd.getFunction("grad");
+        if (plugin && grad != null) {
+            markPluginGraph(grad);
+        }
+    }
+
     /** Records that {@code sd} is run by the plug-in runtime's session (which executes host ops). */
     public static void markPluginGraph(SameDiff sd) {
         synchronized (PLUGIN_GRAPHS) {
@@ -80,7 +104,8 @@ public abstract class HostOp extends DynamicCustomOp {
 
     /** Whether ops built into {@code sd} may be host ops (see the class comment). */
     public static boolean usableIn(SameDiff sd) {
-        return !"false".equalsIgnoreCase(System.getProperty(PROPERTY)) && isPluginGraph(sd) && cpuBackend();
+        return !"false".equalsIgnoreCase(System.getProperty(PROPERTY)) && (DIFFERENTIATING.get() || isPluginGraph(sd))
+                && cpuBackend();
     }
 
     /** {@link #usableIn(SameDiff)} for an op on data of type {@code dt} (host ops read and write float or double). */

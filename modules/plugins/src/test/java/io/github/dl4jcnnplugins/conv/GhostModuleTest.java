@@ -1,5 +1,6 @@
 package io.github.dl4jcnnplugins.conv;
 
+import io.github.dl4jcnnplugins.ops.HostOp;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.junit.jupiter.api.Test;
@@ -30,9 +31,27 @@ class GhostModuleTest {
         PluginHarness.assertGoldenParity(name);
     }
 
+    /**
+     * The BatchNorm gradient's per-channel arithmetic as SameDiff ops instead of host ops ({@code BatchNormGrads}):
+     * what runs where host ops cannot (CUDA, or {@code -Ddl4jcnnplugins.hostOps=false}).
+     */
+    @ParameterizedTest
+    @MethodSource("goldens")
+    void matchesPyTorchWithoutHostOps(String name) {
+        PluginHarness.withSystemProperty(HostOp.PROPERTY, "false", () -> PluginHarness.assertGoldenParity(name));
+    }
+
     @Test
     void gradientsCheck() {
         PluginHarness.assertGradientsCheck(GHOST, SHAPE);
+    }
+
+    @Test
+    void gradientsCheckWithoutHostOps() {
+        PluginHarness.withSystemProperty(HostOp.PROPERTY, "false", () -> {
+            PluginHarness.assertGradientsCheck(GHOST, SHAPE);
+            return null;
+        });
     }
 
     @Test
