@@ -157,7 +157,7 @@ public final class Conv {
         }
         return switch (dilated) {
             case NATIVE, SPACE_TO_BATCH, IM2COL, TAPS -> dilated;
-            case AUTO -> spec.groups() == 1 && h > 0 && w > 0 && insideFraction(spec, h, w) <= TAPS_UP_TO_INSIDE
+            case AUTO -> spec.groups() == 1 && insideFraction(spec, h, w) <= TAPS_UP_TO_INSIDE
                     ? Dilated.TAPS
                     : !oneDnnActive() ? Dilated.NATIVE
                     : new SubGrid(h, spec.kH(), spec.pH(), spec.dH()).cells() < IM2COL_BELOW_CELLS
@@ -336,24 +336,29 @@ public final class Conv {
         return new long[]{first, Math.max(first, end)};
     }
 
-    /** The fraction of a stride-1 convolution's multiply-adds whose input is inside the image (not padding). */
+    /**
+     * The fraction of a stride-1 convolution's multiply-adds whose input is inside the image (not padding); 1 when the
+     * input size is unknown ({@code h} or {@code w} below 1).
+     */
     static double insideFraction(Spec spec, long h, long w) {
         long oh = spec.outH(h);
         long ow = spec.outW(w);
         if (h < 1 || w < 1 || oh < 1 || ow < 1) {
             return 1;
         }
-        long rows = 0;
-        for (int i = 0; i < spec.kH(); i++) {
-            long[] r = tapRange(h, oh, spec.pH(), spec.dH(), i);
-            rows += r[1] - r[0];
+        return (double) insideOutputs(h, oh, spec.kH(), spec.pH(), spec.dH())
+                * insideOutputs(w, ow, spec.kW(), spec.pW(), spec.dW())
+                / ((double) spec.kH() * oh * spec.kW() * ow);
+    }
+
+    /** Along one axis: the number of (tap, output) pairs whose input is inside the {@code size} pixels. */
+    private static long insideOutputs(long size, long out, int k, int p, int d) {
+        long n = 0;
+        for (int i = 0; i < k; i++) {
+            long[] r = tapRange(size, out, p, d, i);
+            n += r[1] - r[0];
         }
-        long cols = 0;
-        for (int j = 0; j < spec.kW(); j++) {
-            long[] c = tapRange(w, ow, spec.pW(), spec.dW(), j);
-            cols += c[1] - c[0];
-        }
-        return (double) rows * cols / ((double) spec.kH() * oh * spec.kW() * ow);
+        return n;
     }
 
     /**
