@@ -182,9 +182,9 @@ public class NonLocal extends PluginLayer {
         SDVariable k = key.reshape(-1, qk, keys);                               // [N, qk, M]
         SDVariable v = value.reshape(-1, i, keys);                              // [N, I, M]
 
-        SDVariable f = MatMul.of(sd, q, k, true, false);                       // [N, P, M]
+        SDVariable f = MatMul.batch(sd, q, k, true, false);                    // [N, P, M]
         SDVariable attention = mode == Mode.DOT_PRODUCT ? f.div(keys) : sd.nn().softmax(f, 2);
-        SDVariable y = MatMul.of(sd, v, attention, false, true);               // [N, I, P] = (A v^T)^T
+        SDVariable y = MatMul.batch(sd, v, attention, false, true);            // [N, I, P] = (A v^T)^T
         return x.add(pointwise(sd, y.reshape(-1, i, h, w), p.get(MASK_WEIGHT), i, nIn, h, w));
     }
 

@@ -59,29 +59,84 @@ public class MatMul extends NativeAlias {
         return "matmul";
     }
 
-    @Override
-    public List<SDVariable> doDiff(List<SDVariable> grads) {
-        SDVariable g = grads.get(0);
-        SDVariable a = arg(0);
-        SDVariable b = arg(1);
-        long[] t = iArgs();
-        boolean ta = t.length > 0 && t[0] != 0;
-        boolean tb = t.length > 1 && t[1] != 0;
+    /** How {@link #batch} multiplies rank-3 operands. */
+    public enum Batched {
+        /** {@link #PER_ITEM} where host ops are usable and the loaded ND4J build has oneDNN, else {@link #NATIVE}. */
+        AUTO,
+        /** One rank-2 {@code matmul} per batch item ({@link BatchedMatMul}, a host op; {@link #NATIVE} where none). */
+        PER_ITEM,
+        /** libnd4j's batched {@code matmul} ({@link #of}). */
+        NATIVE
+    }
+
+    /** System property that sets the initial {@link #batchedStrategy()}: auto, per_item or native. */
+    public static final String BATCHED_PROPERTY = "dl4jcnnplugins.batchedMatMul";
+
+    private static volatile Batched batched = EnumProperty.parse(BATCHED_PROPERTY, System.getProperty(BATCHED_PROPERTY),
+            Batched.class, Batched.AUTO);
+
+    /** The current strategy for {@link #batch}; read when a plug-in's graph is built. */
+    public static Batched batchedStrategy() {
+        return batched;
+    }
+
+    /** Sets how {@link #batch} multiplies from now on (graphs already built keep theirs). */
+    public static void batchedStrategy(Batched strategy) {
+        if (strategy == null) {
+            throw new IllegalArgumentException("batched matmul strategy must not be null");
+        }
+        batched = strategy;
+    }
+
+    /**
+     * {@code op(a[i]) op(b[i])} for every {@code i} of the batch axis: {@code a} and {@code b} both rank 3 with the same
+     * batch size, computed as {@link #batchedStrategy()} says.
+     */
+    public static SDVariable batch(SameDiff sd, SDVariable a, SDVariable b, boolean transposeA, boolean transposeB) {
+        Batched s = batched;
+        boolean perItem = s != Batched.NATIVE && HostOp.usableIn(sd, a.dataType())
+                && (s == Batched.PER_ITEM || Conv.oneDnnActive());
+        if (perItem) {
+            return new BatchedMatMul(sd, a, b, transposeA, transposeB).outputVariable();
+        }
+        return of(sd, a, b, transposeA, transposeB);
+    }
+
+    /** How a gradient is multiplied: {@link #of} or {@link #batch}. */
+    @FunctionalInterface
+    interface Product {
+        SDVariable apply(SameDiff sd, SDVariable a, SDVariable b, boolean transposeA, boolean transposeB);
+    }
+
+    /** Flag {@code k} of {@code op}'s integer arguments (absent = false). */
+    static boolean flag(long[] iArgs, int k) {
+        return iArgs.length > k && iArgs[k] != 0;
+    }
+
+    /** {@code [dL/da, dL/db]} for {@code c = op(a) op(b)} and {@code g = dL/dc} (the table in the class comment). */
+    static List<SDVariable> gradients(SameDiff sd, Product mm, SDVariable g, SDVariable a, SDVariable b, boolean ta,
+                                      boolean tb) {
         SDVariable da;
         SDVariable db;
         if (!ta && !tb) {
-            da = of(sameDiff, g, b, false, true);
-            db = of(sameDiff, a, g, true, false);
+            da = mm.apply(sd, g, b, false, true);
+            db = mm.apply(sd, a, g, true, false);
         } else if (ta && !tb) {
-            da = of(sameDiff, b, g, false, true);
-            db = of(sameDiff, a, g, false, false);
+            da = mm.apply(sd, b, g, false, true);
+            db = mm.apply(sd, a, g, false, false);
         } else if (!ta) {
-            da = of(sameDiff, g, b, false, false);
-            db = of(sameDiff, g, a, true, false);
+            da = mm.apply(sd, g, b, false, false);
+            db = mm.apply(sd, g, a, true, false);
         } else {
-            da = of(sameDiff, b, g, true, true);
-            db = of(sameDiff, g, a, true, true);
+            da = mm.apply(sd, b, g, true, true);
+            db = mm.apply(sd, g, a, true, true);
         }
         return Arrays.asList(da, db);
+    }
+
+    @Override
+    public List<SDVariable> doDiff(List<SDVariable> grads) {
+        long[] t = iArgs();
+        return gradients(sameDiff, MatMul::of, grads.get(0), arg(0), arg(1), flag(t, 0), flag(t, 1));
     }
 }

@@ -1,10 +1,12 @@
 package io.github.dl4jcnnplugins.attention;
 
+import io.github.dl4jcnnplugins.ops.MatMul;
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import io.github.dl4jcnnplugins.torch.ReferenceRunner;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -41,6 +43,25 @@ class NonLocalTest {
     void gradientsCheck() {
         PluginHarness.assertGradientsCheck(() -> new NonLocal.Builder().interChannels(2).subSample(true).build(),
                 new long[]{2, 3, 3, 5});
+    }
+
+    /**
+     * Every golden case and the gradient check through each way of running the attention's batched products (the
+     * generic test build's AUTO is NATIVE; PER_ITEM runs one rank-2 product per image, as AUTO does on oneDNN builds).
+     */
+    @ParameterizedTest
+    @EnumSource(MatMul.Batched.class)
+    void batchedProductStrategiesAgree(MatMul.Batched strategy) {
+        MatMul.Batched before = MatMul.batchedStrategy();
+        MatMul.batchedStrategy(strategy);
+        try {
+            for (String name : goldens()) {
+                PluginHarness.assertGoldenParity(name);
+            }
+            gradientsCheck();
+        } finally {
+            MatMul.batchedStrategy(before);
+        }
     }
 
     @Test
