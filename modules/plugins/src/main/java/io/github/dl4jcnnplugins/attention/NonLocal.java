@@ -5,14 +5,13 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.Conv;
 import io.github.dl4jcnnplugins.ops.MatMul;
+import io.github.dl4jcnnplugins.ops.MaxPool2x2;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Pooling2DConfig;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -175,8 +174,8 @@ public class NonLocal extends PluginLayer {
         SDVariable key = embedded() ? pointwise(sd, x, p.get(PHI_WEIGHT), nIn, i, h, w) : x;
         SDVariable value = pointwise(sd, x, p.get(G_WEIGHT), nIn, i, h, w);
         if (subSample) {
-            key = maxPool2x2(sd, key);
-            value = maxPool2x2(sd, value);
+            key = MaxPool2x2.apply(sd, key);
+            value = MaxPool2x2.apply(sd, value);
         }
         SDVariable q = query.reshape(-1, qk, positions);                        // [N, qk, P]
         SDVariable k = key.reshape(-1, qk, keys);                               // [N, qk, M]
@@ -190,12 +189,6 @@ public class NonLocal extends PluginLayer {
 
     private static SDVariable pointwise(SameDiff sd, SDVariable x, SDVariable weight, long in, long out, long h, long w) {
         return Conv.conv2d(sd, x, weight, null, in, out, Conv.Spec.of(1, 1, 0), h, w);
-    }
-
-    /** PyTorch's {@code MaxPool2d(2)}: kernel 2, stride 2, no padding, odd rows / columns dropped. */
-    private static SDVariable maxPool2x2(SameDiff sd, SDVariable x) {
-        return sd.cnn().maxPooling2d(x, Pooling2DConfig.builder().kH(2).kW(2).sH(2).sW(2).pH(0).pW(0).dH(1).dW(1)
-                .paddingMode(PaddingMode.VALID).isNHWC(false).build());
     }
 
     /** Builder; defaults are the reference's (embedded_gaussian, channels / 2, no sub-sampling). */

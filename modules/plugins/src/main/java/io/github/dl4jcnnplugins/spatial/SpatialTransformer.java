@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.BilinearSampler;
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.MaxPool2x2;
 import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
 import lombok.Data;
@@ -13,8 +14,6 @@ import lombok.NoArgsConstructor;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Pooling2DConfig;
 
 import java.util.List;
 import java.util.Map;
@@ -187,19 +186,14 @@ public class SpatialTransformer extends PluginLayer {
     private SDVariable theta(SameDiff sd, SDVariable x, Map<String, SDVariable> p) {
         SDVariable f = Conv.conv2d(sd, x, p.get(LOC1_WEIGHT), p.get(LOC1_BIAS), nIn, LOC1_CHANNELS, Conv.Spec.of(7, 1, 0),
                 height, width);
-        f = Relu.apply(sd, maxPool2(sd, f));
+        f = Relu.apply(sd, MaxPool2x2.apply(sd, f));
         f = Conv.conv2d(sd, f, p.get(LOC2_WEIGHT), p.get(LOC2_BIAS), LOC1_CHANNELS, LOC2_CHANNELS, Conv.Spec.of(5, 1, 0),
                 pooledOnceSize(height), pooledOnceSize(width));
-        f = Relu.apply(sd, maxPool2(sd, f));
+        f = Relu.apply(sd, MaxPool2x2.apply(sd, f));
         long flat = LOC2_CHANNELS * localisedSize(height) * localisedSize(width);
         SDVariable hidden = Relu.apply(sd, Conv.linear(sd, f.reshape(-1, flat), p.get(FC1_WEIGHT), flat, HIDDEN)
                 .add(p.get(FC1_BIAS)));
         return Conv.linear(sd, hidden, p.get(FC2_WEIGHT), HIDDEN, 6).add(p.get(FC2_BIAS)).reshape(-1, 2, 3);
-    }
-
-    private static SDVariable maxPool2(SameDiff sd, SDVariable x) {
-        return sd.cnn().maxPooling2d(x, Pooling2DConfig.builder().kH(2).kW(2).sH(2).sW(2)
-                .paddingMode(PaddingMode.VALID).isNHWC(false).build());
     }
 
     /** Builder; defaults are the reference's (output size = input size, alignCorners false). */
