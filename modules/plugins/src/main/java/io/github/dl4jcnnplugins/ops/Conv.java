@@ -96,7 +96,8 @@ public final class Conv {
     /** System property that sets the initial {@link #dilatedStrategy()}: auto, native, space_to_batch, im2col or taps. */
     public static final String DILATED_PROPERTY = "dl4jcnnplugins.dilatedConv";
 
-    private static volatile Dilated dilated = parseDilated(System.getProperty(DILATED_PROPERTY));
+    private static final EnumProperty.Setting<Dilated> DILATED = new EnumProperty.Setting<>(DILATED_PROPERTY,
+            Dilated.class, Dilated.AUTO, "dilated strategy");
     private static volatile Boolean oneDnn;
 
     static Dilated parseDilated(String value) {
@@ -105,7 +106,7 @@ public final class Conv {
 
     /** The current strategy for stride-1 dilated convolutions; read when a plug-in's graph is built. */
     public static Dilated dilatedStrategy() {
-        return dilated;
+        return DILATED.get();
     }
 
     /**
@@ -113,10 +114,7 @@ public final class Conv {
      * The initial value comes from the system property {@value #DILATED_PROPERTY}, default {@code AUTO}.
      */
     public static void dilatedStrategy(Dilated strategy) {
-        if (strategy == null) {
-            throw new IllegalArgumentException("dilated strategy must not be null");
-        }
-        dilated = strategy;
+        DILATED.set(strategy);
     }
 
     /** True if the loaded ND4J native build was compiled with oneDNN and its helpers are allowed. */
@@ -155,6 +153,7 @@ public final class Conv {
         if ((spec.dH() == 1 && spec.dW() == 1) || spec.sH() != 1 || spec.sW() != 1) {
             return Dilated.NATIVE;
         }
+        Dilated dilated = DILATED.get();
         return switch (dilated) {
             case NATIVE, SPACE_TO_BATCH, IM2COL, TAPS -> dilated;
             case AUTO -> spec.groups() == 1 && insideFraction(spec, h, w) <= TAPS_UP_TO_INSIDE

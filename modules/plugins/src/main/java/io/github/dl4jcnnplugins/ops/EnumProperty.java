@@ -26,4 +26,26 @@ final class EnumProperty {
                     + ": expected one of " + accepted + "; got '" + value + "'");
         }
     }
+
+    /** A strategy switch: its initial value from a system property ({@link #parse}), changeable at run time. */
+    static final class Setting<E extends Enum<E>> {
+        private final String what;
+        private volatile E value;
+
+        Setting(String property, Class<E> type, E fallback, String what) {
+            this.value = parse(property, System.getProperty(property), type, fallback);
+            this.what = what;
+        }
+
+        E get() {
+            return value;
+        }
+
+        void set(E strategy) {
+            if (strategy == null) {
+                throw new IllegalArgumentException(what + " must not be null");
+            }
+            value = strategy;
+        }
+    }
 }

@@ -72,20 +72,17 @@ public class MatMul extends NativeAlias {
     /** System property that sets the initial {@link #batchedStrategy()}: auto, per_item or native. */
     public static final String BATCHED_PROPERTY = "dl4jcnnplugins.batchedMatMul";
 
-    private static volatile Batched batched = EnumProperty.parse(BATCHED_PROPERTY, System.getProperty(BATCHED_PROPERTY),
-            Batched.class, Batched.AUTO);
+    private static final EnumProperty.Setting<Batched> BATCHED = new EnumProperty.Setting<>(BATCHED_PROPERTY,
+            Batched.class, Batched.AUTO, "batched matmul strategy");
 
     /** The current strategy for {@link #batch}; read when a plug-in's graph is built. */
     public static Batched batchedStrategy() {
-        return batched;
+        return BATCHED.get();
     }
 
     /** Sets how {@link #batch} multiplies from now on (graphs already built keep theirs). */
     public static void batchedStrategy(Batched strategy) {
-        if (strategy == null) {
-            throw new IllegalArgumentException("batched matmul strategy must not be null");
-        }
-        batched = strategy;
+        BATCHED.set(strategy);
     }
 
     /**
@@ -93,7 +90,7 @@ public class MatMul extends NativeAlias {
      * batch size, computed as {@link #batchedStrategy()} says.
      */
     public static SDVariable batch(SameDiff sd, SDVariable a, SDVariable b, boolean transposeA, boolean transposeB) {
-        Batched s = batched;
+        Batched s = BATCHED.get();
         boolean perItem = s != Batched.NATIVE && HostOp.usableIn(sd, a.dataType())
                 && (s == Batched.PER_ITEM || Conv.oneDnnActive());
         if (perItem) {
