@@ -1,6 +1,7 @@
 package io.github.dl4jcnnplugins.cli;
 
 import io.github.dl4jcnnplugins.ops.Conv;
+import io.github.dl4jcnnplugins.ops.MatMul;
 
 import java.io.File;
 import java.io.IOException;
@@ -45,7 +46,7 @@ final class SystemInfo {
      * The ND4J native builds on the class path and whether oneDNN is in use, e.g.
      * {@code "nd4j-native linux-x86_64 + linux-x86_64-onednn-avx2, oneDNN on"}: JavaCPP loads the most specific
      * build its CPU supports; with oneDNN in it {@code Conv} routes dilated convolutions around the native op
-     * ({@code Conv.Dilated}).
+     * ({@code Conv.Dilated}) and {@code MatMul.batch} multiplies batched products per item ({@code MatMul.Batched}).
      */
     static String nativeBuild() {
         List<String> builds = new ArrayList<>();
@@ -62,7 +63,7 @@ final class SystemInfo {
             oneDnn = "unknown";
         }
         return "nd4j-native " + (builds.isEmpty() ? "?" : String.join(" + ", builds)) + ", oneDNN " + oneDnn
-                + ", dilated convolutions " + Conv.dilatedStrategy();
+                + ", dilated convolutions " + Conv.dilatedStrategy() + ", batched products " + MatMul.batchedStrategy();
     }
 
     /** The CPU model name from /proc/cpuinfo. */
