@@ -40,6 +40,9 @@ public class BatchMoments extends NativeAlias {
 
     /** {@code {mean, variance}} of {@code x [N, C, H, W]} per channel, each {@code [1, C, 1, 1]}. */
     public static SDVariable[] of(SameDiff sd, SDVariable x) {
+        if (HostOp.usableIn(sd, x.dataType())) {
+            return ChannelStats.moments(sd, x);
+        }
         return new BatchMoments(sd, x).outputVariables();
     }
 
@@ -65,19 +68,22 @@ public class BatchMoments extends NativeAlias {
 
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
-        SDVariable x = arg();
-        SDVariable mean = outputVariables()[0];
+        return Collections.singletonList(gradient(sameDiff, arg(), outputVariables()[0], grads.get(0), grads.get(1)));
+    }
+
+    /** {@code dL/dx = x a + b} for the moments {@code mean} of {@code x} and their gradients (the class comment). */
+    static SDVariable gradient(SameDiff sd, SDVariable x, SDVariable mean, SDVariable gradMean, SDVariable gradVar) {
         SDVariable a;
         SDVariable b;
-        if (HostOp.usableIn(sameDiff, x.dataType())) {
-            SDVariable[] ab = new BatchNormGrads.Moments(sameDiff, grads.get(0), grads.get(1), mean, x).outputVariables();
+        if (HostOp.usableIn(sd, x.dataType())) {
+            SDVariable[] ab = new BatchNormGrads.Moments(sd, gradMean, gradVar, mean, x).outputVariables();
             a = ab[0];
             b = ab[1];
         } else {
-            SDVariable count = sizeProduct(x, 0, 2, 3);   // M = N * H * W
-            a = grads.get(1).mul(2.0).div(count);
-            b = grads.get(0).div(count).sub(a.mul(mean));
+            SDVariable count = sizeProduct(sd, x, 0, 2, 3);   // M = N * H * W
+            a = gradVar.mul(2.0).div(count);
+            b = gradMean.div(count).sub(a.mul(mean));
         }
-        return Collections.singletonList(Mul.of(sameDiff, x, a, 0, 2, 3).add(b));
+        return Mul.of(sd, x, a, 0, 2, 3).add(b);
     }
 }

@@ -66,7 +66,7 @@ public class BatchNormKernel extends NativeAlias {
         SDVariable var = in[2];
         SDVariable gamma = in[3];
         double eps = tArguments.get(0);
-        SDVariable s = g.sum(0, 2, 3);                                                        // [C]
+        SDVariable s = HostOp.usableIn(sameDiff, x.dataType()) ? ChannelStats.sum(sameDiff, g) : g.sum(0, 2, 3); // [C]
         SDVariable dot = sameDiff.dot(g, x, 0, 2, 3);                                         // [C]
         SDVariable gr;
         SDVariable dmean;

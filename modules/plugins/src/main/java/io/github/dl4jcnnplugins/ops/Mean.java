@@ -60,6 +60,6 @@ public class Mean extends NativeAlias {
     @Override
     public List<SDVariable> doDiff(List<SDVariable> grads) {
         int[] dims = dims();
-        return Collections.singletonList(withReducedDims(grads.get(0).div(sizeProduct(arg(), dims)), dims));
+        return Collections.singletonList(withReducedDims(grads.get(0).div(sizeProduct(sameDiff, arg(), dims)), dims));
     }
 }

@@ -44,7 +44,7 @@ public abstract class NativeAlias extends DynamicCustomOp {
      * The number of elements of {@code x} along {@code dims} (the product of those sizes), as a scalar of {@code x}'s
      * data type computed from its run-time shape: the divisor of a mean over those dimensions in a gradient.
      */
-    protected SDVariable sizeProduct(SDVariable x, int... dims) {
+    protected static SDVariable sizeProduct(SameDiff sameDiff, SDVariable x, int... dims) {
         SDVariable shape = sameDiff.shape(x).castTo(x.dataType());
         SDVariable n = shape.get(SDIndex.point(dims[0]));
         for (int i = 1; i < dims.length; i++) {
