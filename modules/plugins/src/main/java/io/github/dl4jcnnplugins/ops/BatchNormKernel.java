@@ -66,13 +66,14 @@ public class BatchNormKernel extends NativeAlias {
         SDVariable var = in[2];
         SDVariable gamma = in[3];
         double eps = tArguments.get(0);
-        SDVariable s = HostOp.usableIn(sameDiff, x.dataType()) ? ChannelStats.sum(sameDiff, g) : g.sum(0, 2, 3); // [C]
+        boolean host = HostOp.usableIn(sameDiff, x.dataType());
+        SDVariable s = host ? ChannelStats.sum(sameDiff, g) : g.sum(0, 2, 3);                 // [C]
         SDVariable dot = sameDiff.dot(g, x, 0, 2, 3);                                         // [C]
         SDVariable gr;
         SDVariable dmean;
         SDVariable dvar;
         SDVariable dgamma;
-        if (HostOp.usableIn(sameDiff, x.dataType())) {
+        if (host) {
             SDVariable[] c = new BatchNormGrads.Normalisation(sameDiff, s, dot, mean, var, gamma,
                     sameDiff.constant(Nd4j.scalar(x.dataType(), eps))).outputVariables();
             gr = c[0];

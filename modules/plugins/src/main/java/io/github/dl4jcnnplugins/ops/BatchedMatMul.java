@@ -7,6 +7,7 @@ import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.exception.ND4JIllegalStateException;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -55,8 +56,8 @@ public final class BatchedMatMul extends HostOp {
         boolean tb = MatMul.flag(t, 1);
         long inner = ta ? a[1] : a[2];
         if (a.length != 3 || b.length != 3 || a[0] != b[0] || inner != (tb ? b[2] : b[1])) {
-            throw new ND4JIllegalStateException("batched matmul: shapes " + java.util.Arrays.toString(a) + " and "
-                    + java.util.Arrays.toString(b) + " (transposed " + ta + ", " + tb + ") do not multiply");
+            throw new ND4JIllegalStateException("batched matmul: shapes " + Arrays.toString(a) + " and "
+                    + Arrays.toString(b) + " (transposed " + ta + ", " + tb + ") do not multiply");
         }
         return List.of(new long[]{a[0], ta ? a[2] : a[1], tb ? b[1] : b[2]});
     }
@@ -64,8 +65,8 @@ public final class BatchedMatMul extends HostOp {
     @Override
     public void compute(List<INDArray> in, List<INDArray> out) {
         // oneDNN takes row-major operands only (a transposed view is expressed by the flags, not by strides)
-        INDArray a = rowMajor(in.get(0)) ? in.get(0) : in.get(0).dup('c');
-        INDArray b = rowMajor(in.get(1)) ? in.get(1) : in.get(1).dup('c');
+        INDArray a = rowMajorCopy(in.get(0));
+        INDArray b = rowMajorCopy(in.get(1));
         INDArray c = out.get(0);
         long[] t = iArgs();
         int ta = MatMul.flag(t, 0) ? 1 : 0;

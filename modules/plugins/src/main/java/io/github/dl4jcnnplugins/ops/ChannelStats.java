@@ -39,7 +39,7 @@ public final class ChannelStats {
 
     /** {@code a} as {@code [N, C, H W]} (a view of {@code a}, or of a row-major copy). */
     private static INDArray rows(INDArray a) {
-        INDArray c = HostOp.rowMajor(a) ? a : a.dup('c');
+        INDArray c = HostOp.rowMajorCopy(a);
         return c.reshape('c', c.size(0), c.size(1), c.length() / (c.size(0) * c.size(1)));
     }
 
@@ -52,6 +52,17 @@ public final class ChannelStats {
         Nd4j.exec(DynamicCustomOp.builder(op).addInputs(rows).addOutputs(out).addBooleanArguments(false)
                 .addIntegerArguments(2).build());
         return out;
+    }
+
+    /** Per channel, the sum over images of {@code v}, the {@code [N, C]} result of {@link #alongRows}: {@code [C]}. */
+    private static double[] overImages(double[] v, int n, int c) {
+        double[] total = new double[c];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < c; j++) {
+                total[j] += v[i * c + j];
+            }
+        }
+        return total;
     }
 
     /** The batch mean and biased variance; the gradient is {@link BatchMoments}'. */
@@ -93,14 +104,10 @@ public final class ChannelStats {
             int c = (int) mv[0].size(1);
             double[] m = Host.of(mv[0], false).all(n * c);
             double[] v = Host.of(mv[1], false).all(n * c);
-            double[] mean = new double[c];
+            double[] mean = overImages(m, n, c);
             double[] var = new double[c];
             for (int j = 0; j < c; j++) {
-                double s = 0;
-                for (int i = 0; i < n; i++) {
-                    s += m[i * c + j];
-                }
-                mean[j] = s / n;
+                mean[j] /= n;
                 double t = 0;
                 for (int i = 0; i < n; i++) {
                     double d = m[i * c + j] - mean[j];
@@ -154,13 +161,7 @@ public final class ChannelStats {
             INDArray sums = alongRows("reduce_sum", rows(in.get(0)), 1)[0];
             int n = (int) sums.size(0);
             int c = (int) sums.size(1);
-            double[] s = Host.of(sums, false).all(n * c);
-            double[] total = new double[c];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < c; j++) {
-                    total[j] += s[i * c + j];
-                }
-            }
+            double[] total = overImages(Host.of(sums, false).all(n * c), n, c);
             Host.of(out.get(0), true).set(0, total, 0, c);
         }
     }

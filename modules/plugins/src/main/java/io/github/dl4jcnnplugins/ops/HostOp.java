@@ -196,12 +196,10 @@ public abstract class HostOp extends DynamicCustomOp {
                 throw new ND4JIllegalStateException("host op: arrays of more than 2^31 - 1 elements are not supported ("
                         + a.length() + ")");
             }
-            if (!rowMajor(a)) {
-                if (writable) {
-                    throw new ND4JIllegalStateException("host op: output array is not row-major");
-                }
-                a = a.dup('c');
+            if (writable && !rowMajor(a)) {
+                throw new ND4JIllegalStateException("host op: output array is not row-major");
             }
+            a = rowMajorCopy(a);
             int base = Math.toIntExact(a.offset());
             return switch (a.dataType()) {
                 case FLOAT -> new Floats(a.data().asNioFloat(), base);
@@ -210,6 +208,11 @@ public abstract class HostOp extends DynamicCustomOp {
                         + " is not supported (float or double)");
             };
         }
+    }
+
+    /** {@code a} itself when it is row-major ({@link #rowMajor}), else a row-major copy of it. */
+    static INDArray rowMajorCopy(INDArray a) {
+        return rowMajor(a) ? a : a.dup('c');
     }
 
     /** Whether element {@code i} of {@code a} is at {@code offset + i} (strides of size-1 dimensions do not matter). */
