@@ -71,7 +71,8 @@ public final class Conv {
     /** How a stride-1 dilated convolution is computed (see the class comment). */
     public enum Dilated {
         /**
-         * {@link #TAPS} on every build when at most {@value Conv#TAPS_UP_TO_INSIDE} of the multiply-adds read inside
+         * {@link #DIRECT} where it applies (a float plug-in graph with oneDNN loaded, see {@link DirectConv}).
+         * Otherwise {@link #TAPS} on every build when at most {@value Conv#TAPS_UP_TO_INSIDE} of the multiply-adds read inside
          * the image (groups 1). Otherwise, when the loaded ND4J build has oneDNN helpers enabled: space-to-batch, or
          * {@link #IM2COL} when a sub-grid would have fewer than {@value Conv#IM2COL_BELOW_CELLS} pixels along an axis
          * (large dilation on a small map); else the native op.
@@ -90,10 +91,18 @@ public final class Conv {
          * Always one matrix product per kernel tap over the output pixels whose input for that tap is inside the
          * image (see {@link #taps}); taps that only ever read padding cost nothing.
          */
-        TAPS
+        TAPS,
+        /**
+         * oneDNN's convolution called directly ({@link DirectConv}) where it applies (float, oneDNN loaded, groups 1;
+         * any stride), else as {@link #AUTO}.
+         */
+        DIRECT
     }
 
-    /** System property that sets the initial {@link #dilatedStrategy()}: auto, native, space_to_batch, im2col or taps. */
+    /**
+     * System property that sets the initial {@link #dilatedStrategy()}: auto, native, space_to_batch, im2col, taps or
+     * direct.
+     */
     public static final String DILATED_PROPERTY = "dl4jcnnplugins.dilatedConv";
 
     private static final EnumProperty.Setting<Dilated> DILATED = new EnumProperty.Setting<>(DILATED_PROPERTY,
@@ -156,7 +165,7 @@ public final class Conv {
         Dilated dilated = DILATED.get();
         return switch (dilated) {
             case NATIVE, SPACE_TO_BATCH, IM2COL, TAPS -> dilated;
-            case AUTO -> spec.groups() == 1 && insideFraction(spec, h, w) <= TAPS_UP_TO_INSIDE
+            case AUTO, DIRECT -> spec.groups() == 1 && insideFraction(spec, h, w) <= TAPS_UP_TO_INSIDE
                     ? Dilated.TAPS
                     : !oneDnnActive() ? Dilated.NATIVE
                     : new SubGrid(h, spec.kH(), spec.pH(), spec.dH()).cells() < IM2COL_BELOW_CELLS
@@ -187,6 +196,10 @@ public final class Conv {
     public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                     long outChannels, Spec spec, long height, long width) {
         int g = spec.groups();
+        if (direct(spec) && DirectConv.applies(sd, x.dataType(), spec, inChannels, outChannels, height, width)) {
+            SDVariable y = DirectConv.conv2d(sd, x, weight, spec, height, width);
+            return bias == null ? y : sd.nn().biasAdd(y, bias, true);
+        }
         Dilated route = route(spec, height, width);
         if (route != Dilated.NATIVE && (height < 1 || width < 1)) {
             throw new IllegalArgumentException("a dilated convolution (dilation " + spec.dH() + "x" + spec.dW()
@@ -235,6 +248,24 @@ public final class Conv {
             outs[i] = conv2d(sd, xi, wi, bi, ci, co, spec.ungrouped(), height, width);
         }
         return sd.concat(1, outs);
+    }
+
+    /**
+     * Whether {@link #conv2d} calls oneDNN directly for {@code spec} where {@link DirectConv} applies: always with
+     * {@link Dense#DIRECT}; with {@link Dense#AUTO}, dilated convolutions (unless {@link #dilatedStrategy()} names
+     * another route) and 1x1 kernels. Undilated larger kernels keep libnd4j's convolution, whose backward pass was
+     * faster (3x3, {@code [8, 64, 56, 56] -> 64}: conv2d_bp 16.2 ms, direct 12.5 + 13.5; {@code [4, 128, 19, 19]
+     * -> 128}: 3.3 against 2.1 + 1.8), and depthwise ones libnd4j's depthwise op (oneDNN runs them as GEMMs in plain
+     * layouts: 9 ms forward against 6.2).
+     */
+    static boolean direct(Spec spec) {
+        boolean dilated = spec.dH() != 1 || spec.dW() != 1;
+        Dilated d = DILATED.get();
+        return switch (denseStrategy()) {
+            case DIRECT -> true;
+            case NATIVE, PRODUCTS -> dilated && d == Dilated.DIRECT;
+            case AUTO -> dilated ? d == Dilated.AUTO || d == Dilated.DIRECT : spec.kH() == 1 && spec.kW() == 1;
+        };
     }
 
     /**
@@ -433,10 +464,12 @@ public final class Conv {
          * convolutions on up to {@value Conv#DEPTHWISE_AS_DENSE_MAX_CHANNELS} channels too, as dense ones with
          * block-diagonal weights ({@link Conv#blockDiagonal}).
          */
-        PRODUCTS
+        PRODUCTS,
+        /** oneDNN's convolution called directly ({@link DirectConv}) wherever it applies, else as {@link #AUTO}. */
+        DIRECT
     }
 
-    /** System property that sets how convolutions with groups 1 are built: auto, native or products. */
+    /** System property that sets how convolutions with groups 1 are built: auto, native, products or direct. */
     public static final String DENSE_PROPERTY = "dl4jcnnplugins.denseConv";
 
     /** The strategy named by {@value #DENSE_PROPERTY}, default {@link Dense#AUTO}; read when a graph is built. */
@@ -456,7 +489,7 @@ public final class Conv {
         return switch (denseStrategy()) {
             case NATIVE -> false;
             case PRODUCTS -> true;
-            case AUTO -> !oneDnnActive();
+            case AUTO, DIRECT -> !oneDnnActive();
         };
     }
 

@@ -1,0 +1,111 @@
+package io.github.dl4jcnnplugins.ops;
+
+import io.github.dl4jcnnplugins.testing.PluginHarness;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * oneDNN's convolution called directly ({@link DirectConv}) against the convolution as im2col and matrix products
+ * ({@link Conv.Dense#PRODUCTS}, no oneDNN convolution involved), both in float inside the plug-in runtime: output and
+ * every gradient of a small network (input, weights, bias, the layers around it). Runs where an ND4J oneDNN build is
+ * loaded ({@code mvn -Ponednn test}; CI runs it so); elsewhere only the routing checks run.
+ */
+class DirectConvTest {
+    record Case(Conv.Spec spec, boolean transposed) {
+        @Override
+        public String toString() {
+            return spec + (transposed ? ", transposed input view" : "");
+        }
+    }
+
+    static List<Case> cases() {
+        return List.of(
+                new Case(Conv.Spec.of(1, 1, 0), false),                      // pointwise
+                new Case(Conv.Spec.of(1, 2, 0), false),                      // strided 1x1 (right padding -1 on 8)
+                new Case(Conv.Spec.of(3, 1, 1), false),
+                new Case(Conv.Spec.of(3, 2, 1), true),
+                new Case(Conv.Spec.of(3, 1, 2, 2, 1), false),                // ASPP / RFB style p = d
+                new Case(Conv.Spec.of(3, 1, 6, 6, 1), false),                // dilation larger than the map
+                new Case(new Conv.Spec(3, 2, 1, 2, 0, 3, 2, 3, 1), true),    // anisotropic, padding not d
+                new Case(new Conv.Spec(3, 3, 2, 2, 2, 2, 2, 2, 1), false),   // strided and dilated
+                new Case(Conv.Spec.of(5, 1, 0), false));
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void directEqualsProducts(Case c) {
+        assumeTrue(DirectConv.available(), "no ND4J oneDNN build loaded");
+        Map<String, INDArray> direct = run(c, "direct");
+        Map<String, INDArray> products = run(c, "products");
+        assertEquals(products.keySet(), direct.keySet());
+        for (String k : direct.keySet()) {
+            double err = PluginHarness.relativeError(products.get(k), direct.get(k));
+            assertTrue(err < 1e-5, k + ": relative error " + err);
+        }
+    }
+
+    /** Output and every gradient of the check network in float, convolutions built with {@code strategy}. */
+    private static Map<String, INDArray> run(Case c, String strategy) {
+        return PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, strategy, () -> {
+            long[] shape = {2, 3, 9, 8};
+            ComputationGraph net = PluginHarness.checkNetwork(new ConvLayer(4, c.spec(), c.transposed()), shape, 42)
+                    .convertDataType(DataType.FLOAT);
+            INDArray x = PluginHarness.randn(1, shape).castTo(DataType.FLOAT);
+            net.setInputs(x);
+            net.setLabels(PluginHarness.randn(2, 2, 3).castTo(DataType.FLOAT));
+            net.computeGradientAndScore();
+            Gradient g = net.gradient();
+            Map<String, INDArray> out = new TreeMap<>();
+            g.gradientForVariable().forEach((k, v) -> out.put(k, v.dup()));
+            out.put("output", net.feedForward(x, false).get("plugin").dup());
+            return out;
+        });
+    }
+
+    @Test
+    void directRouteOnlyForFloatPluginGraphs() {
+        SameDiff plain = SameDiff.create();
+        Conv.Spec dilated = Conv.Spec.of(3, 1, 2, 2, 1);
+        assertFalse(DirectConv.applies(plain, DataType.FLOAT, dilated, 3, 4, 9, 8), "not a plug-in graph");
+        HostOp.markPluginGraph(plain);
+        assertFalse(DirectConv.applies(plain, DataType.DOUBLE, dilated, 3, 4, 9, 8), "oneDNN has no float64 convolution");
+        assertFalse(DirectConv.applies(plain, DataType.FLOAT, Conv.Spec.of(3, 1, 1, 1, 3), 3, 3, 9, 8), "grouped");
+        assertEquals(DirectConv.available(), DirectConv.applies(plain, DataType.FLOAT, dilated, 3, 4, 9, 8));
+        PluginHarness.withSystemProperty(DirectConv.PROPERTY, "false", () -> {
+            assertFalse(DirectConv.applies(plain, DataType.FLOAT, dilated, 3, 4, 9, 8), "switched off");
+            return null;
+        });
+    }
+
+    @Test
+    void autoTakesTheDirectRouteForPointwiseAndDilatedKernels() {
+        PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, "auto", () -> {
+            assertTrue(Conv.direct(Conv.Spec.of(1, 1, 0)));
+            assertTrue(Conv.direct(Conv.Spec.of(1, 2, 0)));
+            assertTrue(Conv.direct(Conv.Spec.of(3, 1, 2, 2, 1)));
+            assertFalse(Conv.direct(Conv.Spec.of(3, 1, 1)), "undilated 3x3: libnd4j's convolution");
+            Conv.dilatedStrategy(Conv.Dilated.TAPS);
+            try {
+                assertFalse(Conv.direct(Conv.Spec.of(3, 1, 2, 2, 1)), "a dilated route named explicitly");
+            } finally {
+                Conv.dilatedStrategy(Conv.Dilated.AUTO);
+            }
+            return null;
+        });
+    }
+}
