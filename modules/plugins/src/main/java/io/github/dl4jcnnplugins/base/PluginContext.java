@@ -24,7 +24,8 @@ public final class PluginContext {
      * {@code batch} is the graph variable {@code batchVariable}, times {@code n / (n - 1)} (Bessel's correction)
      * when {@code besselPerSample > 0}, with {@code n = minibatch * besselPerSample}.
      */
-    public record RunningStatUpdate(String paramKey, String batchVariable, double momentum, long besselPerSample) {
+    public record RunningStatUpdate(String paramKey, String batchVariable, long offset, double momentum,
+                                    long besselPerSample) {
     }
 
     private final SameDiff sd;
@@ -70,7 +71,16 @@ public final class PluginContext {
      * {@code n = minibatch * besselPerSample} (to turn a biased variance over N*H*W values into an unbiased one).
      */
     public void addRunningStatUpdate(String paramKey, SDVariable batchValue, double momentum, long besselPerSample) {
-        updates.add(new RunningStatUpdate(paramKey, batchValue.name(), momentum, besselPerSample));
+        addRunningStatUpdate(paramKey, batchValue, 0, momentum, besselPerSample);
+    }
+
+    /**
+     * As {@link #addRunningStatUpdate(String, SDVariable, double, long)} for a parameter that is the part of
+     * {@code batchValue}'s elements starting at {@code offset} (a BatchNorm over several modules' concatenated channels).
+     */
+    public void addRunningStatUpdate(String paramKey, SDVariable batchValue, long offset, double momentum,
+                                     long besselPerSample) {
+        updates.add(new RunningStatUpdate(paramKey, batchValue.name(), offset, momentum, besselPerSample));
     }
 
     public List<RunningStatUpdate> runningStatUpdates() {

@@ -18,6 +18,7 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.layers.ExternalErrorsFunction;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.learning.config.NoOp;
 
 import java.io.File;
@@ -273,7 +274,9 @@ final class PluginGraph {
         }
         for (PluginContext.RunningStatUpdate u : updates) {
             INDArray running = paramTable.get(u.paramKey());
-            INDArray batch = out.get(u.batchVariable()).reshape(running.shape());
+            INDArray all = out.get(u.batchVariable()).reshape(-1);
+            INDArray batch = (u.offset() == 0 && all.length() == running.length() ? all
+                    : all.get(NDArrayIndex.interval(u.offset(), u.offset() + running.length()))).reshape(running.shape());
             double m = u.momentum();
             if (u.besselPerSample() > 0) {
                 double n = (double) inputs[0].size(0) * u.besselPerSample();

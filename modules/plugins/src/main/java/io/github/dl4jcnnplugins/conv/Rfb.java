@@ -15,6 +15,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.activations.Activation;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -147,27 +148,52 @@ public class Rfb extends PluginLayer {
         return new long[]{nOut, s.outH(height), s.outW(width)};
     }
 
+    /**
+     * The branches' heads (1x1 convolutions of the input) that share their hyper-parameters run as one block, their
+     * tails (the closing dilated 3x3 convolutions, concatenated anyway) share one BatchNorm
+     * ({@link ConvBnAct#applyParallel}, {@link ConvBnAct#applyConcatenated}: the same values, fewer ops).
+     */
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         SameDiff sd = ctx.sd();
         long[] s = ctx.inputShape(0);
         List<List<ConvBnAct>> branches = branches();
-        SDVariable[] outs = new SDVariable[branches.size()];
-        for (int b = 0; b < outs.length; b++) {
-            SDVariable y = x;
-            long h = s[2];
-            long w = s[3];
-            for (ConvBnAct block : branches.get(b)) {
+        int n = branches.size();
+        SDVariable[] heads = new SDVariable[n];
+        Map<Conv.Spec, List<Integer>> byConv = new LinkedHashMap<>();
+        for (int b = 0; b < n; b++) {
+            byConv.computeIfAbsent(branches.get(b).get(0).conv(), k -> new ArrayList<>()).add(b);
+        }
+        for (List<Integer> group : byConv.values()) {
+            SDVariable[] ys = ConvBnAct.applyParallel(ctx, x, p, s[2], s[3],
+                    group.stream().map(b -> branches.get(b).get(0)).toList());
+            for (int k = 0; k < ys.length; k++) {
+                heads[group.get(k)] = ys[k];
+            }
+        }
+        List<SDVariable> tailInputs = new ArrayList<>();
+        long[] hs = new long[n];
+        long[] ws = new long[n];
+        for (int b = 0; b < n; b++) {
+            List<ConvBnAct> chain = branches.get(b);
+            SDVariable y = heads[b];
+            long h = chain.get(0).outH(s[2]);
+            long w = chain.get(0).outW(s[3]);
+            for (ConvBnAct block : chain.subList(1, chain.size() - 1)) {
                 y = block.apply(ctx, y, p, h, w);
                 h = block.outH(h);
                 w = block.outW(w);
             }
-            outs[b] = y;
+            tailInputs.add(y);
+            hs[b] = h;
+            ws[b] = w;
         }
+        SDVariable branchesOut = ConvBnAct.applyConcatenated(ctx, tailInputs, p, hs, ws,
+                branches.stream().map(chain -> chain.get(chain.size() - 1)).toList());
         ConvBnAct shortcut = shortcut();
         long oh = shortcut.outH(s[2]);
         long ow = shortcut.outW(s[3]);                    // every branch ends at this size too
-        SDVariable fused = convLinear().apply(ctx, sd.concat(1, outs), p, oh, ow);
+        SDVariable fused = convLinear().apply(ctx, branchesOut, p, oh, ow);
         return Relu.apply(sd, fused.mul(scale).add(shortcut.apply(ctx, x, p, s[2], s[3])));
     }
 

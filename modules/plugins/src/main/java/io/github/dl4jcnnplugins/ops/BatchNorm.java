@@ -5,6 +5,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,6 +21,10 @@ public final class BatchNorm {
     private BatchNorm() {
     }
 
+    /** One {@code BatchNorm2d} module's share of a BatchNorm over concatenated channels: its PyTorch name and size. */
+    public record Part(String prefix, long channels) {
+    }
+
     /**
      * @param x        {@code [N, C, H, W]} with {@code H, W} known at build time ({@code hw = H * W})
      * @param prefix   PyTorch name of the BatchNorm2d module, e.g. {@code "primary_conv.1"}
@@ -27,15 +32,32 @@ public final class BatchNorm {
      */
     public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, String prefix, long c,
                                    long hw, double momentum, double eps) {
+        return apply(ctx, x, p, List.of(new Part(prefix, c)), hw, momentum, eps);
+    }
+
+    /**
+     * Several {@code BatchNorm2d} modules with the same momentum and eps applied to the concatenation of their inputs
+     * along the channels ({@code x [N, sum of the parts' channels, H, W]}, the parts in order) as one BatchNorm: the
+     * statistics and the normalisation are per channel, so this is each module on its own channels, in one pass over
+     * {@code x} instead of one per module (and one op sequence instead of one per module). Each module's running
+     * statistics are updated from its channels.
+     */
+    public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, List<Part> parts,
+                                   long hw, double momentum, double eps) {
         SameDiff sd = ctx.sd();
-        SDVariable gamma = p.get(ParamSpec.key(prefix + ".weight")).reshape(1, c, 1, 1);
-        SDVariable beta = p.get(ParamSpec.key(prefix + ".bias")).reshape(1, c, 1, 1);
-        String meanKey = ParamSpec.key(prefix + ".running_mean");
-        String varKey = ParamSpec.key(prefix + ".running_var");
+        long c = 0;
+        for (Part part : parts) {
+            c += part.channels();
+        }
+        SDVariable gamma = concat(sd, p, parts, ".weight");
+        SDVariable beta = concat(sd, p, parts, ".bias");
         if (!ctx.training()) {
             // y = x * scale + shift with per-channel scale = gamma / sqrt(running_var + eps)
-            SDVariable scale = Mul.same(sd, gamma, sd.math().rsqrt(p.get(varKey).reshape(1, c, 1, 1).add(eps)));
-            SDVariable shift = beta.sub(Mul.same(sd, p.get(meanKey).reshape(1, c, 1, 1), scale));
+            SDVariable g4 = gamma.reshape(1, c, 1, 1);
+            SDVariable scale = Mul.same(sd, g4,
+                    sd.math().rsqrt(concat(sd, p, parts, ".running_var").reshape(1, c, 1, 1).add(eps)));
+            SDVariable shift = beta.reshape(1, c, 1, 1)
+                    .sub(Mul.same(sd, concat(sd, p, parts, ".running_mean").reshape(1, c, 1, 1), scale));
             return Mul.of(sd, x, scale, 0, 2, 3).add(shift);
         }
         // The batch moments from one op whose gradient is written out (BatchMoments: no reduce_mean_bp / variance
@@ -44,9 +66,21 @@ public final class BatchNorm {
         SDVariable[] moments = BatchMoments.of(sd, x);
         SDVariable batchMean = moments[0];
         SDVariable batchVar = moments[1];
-        ctx.addRunningStatUpdate(meanKey, batchMean, momentum, 0);
-        ctx.addRunningStatUpdate(varKey, batchVar, momentum, hw);
-        return BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c),
-                p.get(ParamSpec.key(prefix + ".weight")).reshape(c), p.get(ParamSpec.key(prefix + ".bias")).reshape(c), eps);
+        long offset = 0;
+        for (Part part : parts) {
+            ctx.addRunningStatUpdate(ParamSpec.key(part.prefix() + ".running_mean"), batchMean, offset, momentum, 0);
+            ctx.addRunningStatUpdate(ParamSpec.key(part.prefix() + ".running_var"), batchVar, offset, momentum, hw);
+            offset += part.channels();
+        }
+        return BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c), gamma, beta, eps);
+    }
+
+    /** The parts' {@code [C]} parameters named {@code prefix + suffix}, concatenated (the one itself for one part). */
+    private static SDVariable concat(SameDiff sd, Map<String, SDVariable> p, List<Part> parts, String suffix) {
+        SDVariable[] v = new SDVariable[parts.size()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = p.get(ParamSpec.key(parts.get(i).prefix() + suffix)).reshape(parts.get(i).channels());
+        }
+        return v.length == 1 ? v[0] : sd.concat(0, v);
     }
 }
