@@ -22,8 +22,8 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 /**
  * The few calls of oneDNN's C API (through JavaCPP's {@code org.bytedeco:dnnl} bindings, the same {@code libdnnl}
  * that ND4J's oneDNN builds load) that {@link DirectConv} needs: one CPU engine, a stream per thread, convolution
- * primitives in plain {@code nchw} / {@code oihw} layouts, created once per shape and kept, and execution on ND4J's
- * host memory (no copies). Only touched once {@link DirectConv#available()} has found the classes and the library.
+ * primitives created once per shape and kept, in the layouts oneDNN chooses (with reorders from and to ND4J's plain
+ * {@code nchw} / {@code oihw} arrays where they differ), and execution on ND4J's host memory. Only touched once {@link DirectConv#available()} has found the classes and the library.
  */
 final class Dnnl {
     private Dnnl() {
@@ -72,9 +72,15 @@ final class Dnnl {
         }
     }
 
-    /** A created primitive with its three memory descriptors (plain layouts). */
+    /**
+     * A created primitive with the plain layouts of its three arrays (source, weights, destination order) and, for
+     * each array whose layout oneDNN chose otherwise (in {@link #execute}'s order: the two inputs, then the output), a
+     * reorder (plain to chosen for an input, chosen to plain for the output) and a buffer in the chosen layout, kept
+     * with the primitive (so the primitive runs one call at a time).
+     */
     private record Primitive(dnnl_primitive primitive, dnnl_primitive_desc desc, String impl, dnnl_memory_desc_t src,
-                             dnnl_memory_desc_t weights, dnnl_memory_desc_t dst) {
+                             dnnl_memory_desc_t weights, dnnl_memory_desc_t dst, dnnl_primitive[] reorders,
+                             dnnl_memory[] chosen) {
     }
 
     private record Key(Kind kind, Shape shape) {
@@ -105,7 +111,24 @@ final class Dnnl {
         return primitive(kind, shape).impl();
     }
 
+    /** Whether the {@code kind} primitive of {@code shape} works on layouts other than ND4J's (reorders around it). */
+    static boolean reorders(Kind kind, Shape shape) {
+        for (dnnl_primitive r : primitive(kind, shape).reorders()) {
+            if (r != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static Primitive primitive(Kind kind, Shape s) {
+        Primitive p = PRIMITIVES.get(new Key(kind, s));
+        if (p != null) {
+            return p;
+        }
+        if (kind != Kind.FORWARD) {
+            primitive(Kind.FORWARD, s);           // the backward descriptors need the forward one as a hint
+        }
         return PRIMITIVES.computeIfAbsent(new Key(kind, s), k -> create(kind, s));
     }
 
@@ -113,6 +136,14 @@ final class Dnnl {
         dnnl_memory_desc_t src = plain(s.src(), dnnl_nchw);
         dnnl_memory_desc_t wei = plain(s.weights(), dnnl_oihw);
         dnnl_memory_desc_t dst = plain(s.dst(), dnnl_nchw);
+        // Layouts: for kernels larger than 1x1 oneDNN chooses them (for dilated 3x3 backward passes its blocked-layout
+        // kernels, jit:avx512_common here, took half the time of the plain-layout GEMM, reorders included: ASPP
+        // fwd+bwd 260 -> 205-221 ms); 1x1 kernels keep ND4J's plain ones (one GEMM per image on the arrays as they
+        // are; with chosen layouts GhostModule was 85 -> 91 ms)
+        boolean choose = (long) s.kH() * s.kW() > 1;
+        dnnl_memory_desc_t srcAny = choose ? plain(s.src(), dnnl_format_tag_any) : src;
+        dnnl_memory_desc_t weiAny = choose ? plain(s.weights(), dnnl_format_tag_any) : wei;
+        dnnl_memory_desc_t dstAny = choose ? plain(s.dst(), dnnl_format_tag_any) : dst;
         long[] strides = {s.sH(), s.sW()};
         long[] dilates = {s.dH() - 1, s.dW() - 1};           // oneDNN counts the inserted zeros
         long[] padL = {s.pH(), s.pW()};
@@ -120,11 +151,12 @@ final class Dnnl {
         dnnl_convolution_desc_t cd = new dnnl_convolution_desc_t();
         switch (kind) {
             case FORWARD -> check(dnnl_dilated_convolution_forward_desc_init(cd, dnnl_forward_training,
-                    dnnl_convolution_direct, src, wei, null, dst, strides, dilates, padL, padR), "convolution desc");
+                    dnnl_convolution_direct, srcAny, weiAny, null, dstAny, strides, dilates, padL, padR),
+                    "convolution desc");
             case BACKWARD_DATA -> check(dnnl_dilated_convolution_backward_data_desc_init(cd, dnnl_convolution_direct,
-                    src, wei, dst, strides, dilates, padL, padR), "convolution backward-data desc");
+                    srcAny, weiAny, dstAny, strides, dilates, padL, padR), "convolution backward-data desc");
             case BACKWARD_WEIGHTS -> check(dnnl_dilated_convolution_backward_weights_desc_init(cd,
-                    dnnl_convolution_direct, src, wei, null, dst, strides, dilates, padL, padR),
+                    dnnl_convolution_direct, srcAny, weiAny, null, dstAny, strides, dilates, padL, padR),
                     "convolution backward-weights desc");
         }
         dnnl_primitive_desc hint = kind == Kind.FORWARD ? null : primitive(Kind.FORWARD, s).desc();
@@ -134,22 +166,47 @@ final class Dnnl {
         PointerPointer<?> info = new PointerPointer<>(1);
         check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, info), "impl_info_str");
         String impl = info.getString(0);
-        // The primitive works on these layouts only if oneDNN chose them itself (plain layouts are requested, so it
-        // must; checked rather than assumed: a blocked layout would need reorders this class does not do).
-        requireLayout(pd, kind == Kind.BACKWARD_DATA ? dnnl_query_diff_src_md : dnnl_query_src_md, src, "source", s);
-        requireLayout(pd, kind == Kind.BACKWARD_WEIGHTS ? dnnl_query_diff_weights_md : dnnl_query_weights_md, wei,
-                "weights", s);
-        requireLayout(pd, kind == Kind.FORWARD ? dnnl_query_dst_md : dnnl_query_diff_dst_md, dst, "destination", s);
+        dnnl_memory_desc_t[] plains;
+        int[] queries;
+        switch (kind) {
+            case FORWARD -> {
+                plains = new dnnl_memory_desc_t[]{src, wei, dst};
+                queries = new int[]{dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md};
+            }
+            case BACKWARD_DATA -> {
+                plains = new dnnl_memory_desc_t[]{dst, wei, src};
+                queries = new int[]{dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md};
+            }
+            default -> {
+                plains = new dnnl_memory_desc_t[]{src, dst, wei};
+                queries = new int[]{dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md};
+            }
+        }
+        dnnl_primitive[] reorders = new dnnl_primitive[3];
+        dnnl_memory[] chosen = new dnnl_memory[3];
+        for (int i = 0; i < 3; i++) {
+            dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, queries[i], 0);
+            if (dnnl_memory_desc_equal(md, plains[i]) != 0) {
+                continue;
+            }
+            // a copy of the chosen descriptor (the queried one belongs to the primitive descriptor)
+            dnnl_memory_desc_t own = new dnnl_memory_desc_t();
+            Pointer.memcpy(own, md, own.sizeof());
+            Pointer buffer = Pointer.malloc(dnnl_memory_desc_get_size(own));
+            if (buffer.isNull()) {
+                throw new ND4JIllegalStateException("oneDNN convolution: out of memory for a reorder buffer");
+            }
+            chosen[i] = new dnnl_memory();
+            check(dnnl_memory_create(chosen[i], own, ENGINE, buffer), "memory_create");
+            dnnl_primitive_desc rpd = new dnnl_primitive_desc();
+            check(i < 2 ? dnnl_reorder_primitive_desc_create(rpd, plains[i], ENGINE, own, ENGINE, null)
+                    : dnnl_reorder_primitive_desc_create(rpd, own, ENGINE, plains[i], ENGINE, null), "reorder desc");
+            reorders[i] = new dnnl_primitive();
+            check(dnnl_primitive_create(reorders[i], rpd), "reorder primitive");
+        }
         dnnl_primitive p = new dnnl_primitive();
         check(dnnl_primitive_create(p, pd), "primitive_create");
-        return new Primitive(p, pd, impl, src, wei, dst);
-    }
-
-    private static void requireLayout(dnnl_primitive_desc pd, int what, dnnl_memory_desc_t expected, String name,
-                                      Shape s) {
-        if (dnnl_memory_desc_equal(dnnl_primitive_desc_query_md(pd, what, 0), expected) == 0) {
-            throw new ND4JIllegalStateException("oneDNN chose a non-plain " + name + " layout for " + s);
-        }
+        return new Primitive(p, pd, impl, src, wei, dst, reorders, chosen);
     }
 
     /**
@@ -187,11 +244,23 @@ final class Dnnl {
             for (int i = 0; i < 3; i++) {
                 mems[i] = new dnnl_memory();
                 check(dnnl_memory_create(mems[i], mds[i], ENGINE, address(arrays[i])), "memory_create");
-                list.position(i).arg(args[i]).memory(mems[i]);
             }
             dnnl_stream stream = STREAM.get();
-            check(dnnl_primitive_execute(p.primitive(), stream, 3, list.position(0)), "primitive_execute");
-            check(dnnl_stream_wait(stream), "stream_wait");
+            synchronized (p) {
+                for (int i = 0; i < 2; i++) {
+                    if (p.reorders()[i] != null) {
+                        reorder(p.reorders()[i], stream, mems[i], p.chosen()[i]);
+                    }
+                }
+                for (int i = 0; i < 3; i++) {
+                    list.position(i).arg(args[i]).memory(p.chosen()[i] != null ? p.chosen()[i] : mems[i]);
+                }
+                check(dnnl_primitive_execute(p.primitive(), stream, 3, list.position(0)), "primitive_execute");
+                if (p.reorders()[2] != null) {
+                    reorder(p.reorders()[2], stream, p.chosen()[2], mems[2]);
+                }
+                check(dnnl_stream_wait(stream), "stream_wait");
+            }
         } finally {
             for (dnnl_memory m : mems) {
                 if (m != null && !m.isNull()) {
@@ -199,6 +268,14 @@ final class Dnnl {
                 }
             }
             list.close();
+        }
+    }
+
+    private static void reorder(dnnl_primitive reorder, dnnl_stream stream, dnnl_memory from, dnnl_memory to) {
+        try (dnnl_exec_arg_t a = new dnnl_exec_arg_t(2)) {
+            a.position(0).arg(DNNL_ARG_FROM).memory(from);
+            a.position(1).arg(DNNL_ARG_TO).memory(to);
+            check(dnnl_primitive_execute(reorder, stream, 2, a.position(0)), "reorder");
         }
     }
 

@@ -26,10 +26,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * loaded ({@code mvn -Ponednn test}; CI runs it so); elsewhere only the routing checks run.
  */
 class DirectConvTest {
-    record Case(Conv.Spec spec, boolean transposed) {
+    record Case(Conv.Spec spec, boolean transposed, int channels) {
+        Case(Conv.Spec spec, boolean transposed) {
+            this(spec, transposed, 3);
+        }
+
         @Override
         public String toString() {
-            return spec + (transposed ? ", transposed input view" : "");
+            return channels + " channels, " + spec + (transposed ? ", transposed input view" : "");
         }
     }
 
@@ -43,7 +47,9 @@ class DirectConvTest {
                 new Case(Conv.Spec.of(3, 1, 6, 6, 1), false),                // dilation larger than the map
                 new Case(new Conv.Spec(3, 2, 1, 2, 0, 3, 2, 3, 1), true),    // anisotropic, padding not d
                 new Case(new Conv.Spec(3, 3, 2, 2, 2, 2, 2, 2, 1), false),   // strided and dilated
-                new Case(Conv.Spec.of(5, 1, 0), false));
+                new Case(Conv.Spec.of(5, 1, 0), false),
+                new Case(Conv.Spec.of(3, 1, 2, 2, 1), false, 32),            // oneDNN's blocked layouts: reorders
+                new Case(Conv.Spec.of(1, 1, 0), true, 32));
     }
 
     @ParameterizedTest
@@ -62,8 +68,9 @@ class DirectConvTest {
     /** Output and every gradient of the check network in float, convolutions built with {@code strategy}. */
     private static Map<String, INDArray> run(Case c, String strategy) {
         return PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, strategy, () -> {
-            long[] shape = {2, 3, 9, 8};
-            ComputationGraph net = PluginHarness.checkNetwork(new ConvLayer(4, c.spec(), c.transposed()), shape, 42)
+            long[] shape = {2, c.channels(), 9, 8};
+            ComputationGraph net = PluginHarness.checkNetwork(new ConvLayer(c.channels() + 1, c.spec(), c.transposed()),
+                            shape, 42)
                     .convertDataType(DataType.FLOAT);
             INDArray x = PluginHarness.randn(1, shape).castTo(DataType.FLOAT);
             net.setInputs(x);
@@ -75,6 +82,15 @@ class DirectConvTest {
             out.put("output", net.feedForward(x, false).get("plugin").dup());
             return out;
         });
+    }
+
+    @Test
+    void blockedLayoutsAreCovered() {
+        assumeTrue(DirectConv.available(), "no ND4J oneDNN build loaded");
+        // the 32-channel dilated case above: oneDNN picks blocked layouts for its backward passes on AVX2 / AVX-512
+        Dnnl.Shape s = new Dnnl.Shape(2, 32, 9, 8, 33, 3, 3, 1, 1, 2, 2, 2, 2);
+        assumeTrue(Dnnl.reorders(Dnnl.Kind.BACKWARD_WEIGHTS, s) || Dnnl.reorders(Dnnl.Kind.BACKWARD_DATA, s),
+                "oneDNN chose plain layouts on this CPU: " + Dnnl.implementation(Dnnl.Kind.BACKWARD_WEIGHTS, s));
     }
 
     @Test
