@@ -1,7 +1,6 @@
 package io.github.dl4jcnnplugins.ops;
 
 import io.github.dl4jcnnplugins.testing.PluginHarness;
-import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -10,7 +9,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -76,15 +74,7 @@ class BilinearSamplingTest {
             long[] shape = {c.n(), C, H, W};
             ComputationGraph net = PluginHarness.checkNetwork(layer(c), shape, 42);
             positions(net.getLayer("plugin").paramTable());
-            INDArray x = PluginHarness.randn(1, shape);
-            net.setInputs(x);
-            net.setLabels(PluginHarness.randn(2, c.n(), 3));
-            net.computeGradientAndScore();
-            Gradient g = net.gradient();
-            Map<String, INDArray> out = new TreeMap<>();
-            g.gradientForVariable().forEach((k, v) -> out.put(k, v.dup()));
-            out.put("output", net.feedForward(x, false).get("plugin").dup());
-            return out;
+            return PluginHarness.outputAndGradients(net, PluginHarness.randn(1, shape), PluginHarness.randn(2, c.n(), 3));
         });
     }
 

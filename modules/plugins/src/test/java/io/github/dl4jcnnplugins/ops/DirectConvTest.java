@@ -1,7 +1,6 @@
 package io.github.dl4jcnnplugins.ops;
 
 import io.github.dl4jcnnplugins.testing.PluginHarness;
-import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -12,7 +11,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -72,15 +70,8 @@ class DirectConvTest {
             ComputationGraph net = PluginHarness.checkNetwork(new ConvLayer(c.channels() + 1, c.spec(), c.transposed()),
                             shape, 42)
                     .convertDataType(DataType.FLOAT);
-            INDArray x = PluginHarness.randn(1, shape).castTo(DataType.FLOAT);
-            net.setInputs(x);
-            net.setLabels(PluginHarness.randn(2, 2, 3).castTo(DataType.FLOAT));
-            net.computeGradientAndScore();
-            Gradient g = net.gradient();
-            Map<String, INDArray> out = new TreeMap<>();
-            g.gradientForVariable().forEach((k, v) -> out.put(k, v.dup()));
-            out.put("output", net.feedForward(x, false).get("plugin").dup());
-            return out;
+            return PluginHarness.outputAndGradients(net, PluginHarness.randn(1, shape).castTo(DataType.FLOAT),
+                    PluginHarness.randn(2, 2, 3).castTo(DataType.FLOAT));
         });
     }
 

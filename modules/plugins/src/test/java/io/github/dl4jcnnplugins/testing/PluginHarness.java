@@ -183,6 +183,21 @@ public final class PluginHarness {
         return net;
     }
 
+    /**
+     * One training step's results on a {@link #checkNetwork}: every gradient (DL4J key) after
+     * {@code computeGradientAndScore} on {@code x} and {@code labels}, and the plug-in's inference output under
+     * {@code "output"}; copies.
+     */
+    public static Map<String, INDArray> outputAndGradients(ComputationGraph net, INDArray x, INDArray labels) {
+        net.setInputs(x);
+        net.setLabels(labels);
+        net.computeGradientAndScore();
+        Map<String, INDArray> out = new TreeMap<>();
+        net.gradient().gradientForVariable().forEach((k, v) -> out.put(k, v.dup()));
+        out.put("output", net.feedForward(x, false).get("plugin").dup());
+        return out;
+    }
+
     public static INDArray randn(long seed, long... shape) {
         Nd4j.getRandom().setSeed(seed);
         return Nd4j.randn(DataType.DOUBLE, shape);
