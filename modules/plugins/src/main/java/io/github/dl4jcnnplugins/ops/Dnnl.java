@@ -36,8 +36,29 @@ final class Dnnl {
         return s;
     });
 
-    /** Which convolution primitive. */
-    enum Kind { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS }
+    /**
+     * Which convolution primitive, and its three arrays in {@link #execute}'s order (the two inputs, then the output):
+     * which of source, weights and destination each is ({@code roles}: 0, 1, 2), its execution argument and the
+     * query for the layout oneDNN chose for it.
+     */
+    enum Kind {
+        FORWARD(new int[]{0, 1, 2}, new int[]{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+                new int[]{dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md}),
+        BACKWARD_DATA(new int[]{2, 1, 0}, new int[]{DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
+                new int[]{dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md}),
+        BACKWARD_WEIGHTS(new int[]{0, 2, 1}, new int[]{DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
+                new int[]{dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md});
+
+        private final int[] roles;
+        private final int[] args;
+        private final int[] queries;
+
+        Kind(int[] roles, int[] args, int[] queries) {
+            this.roles = roles;
+            this.args = args;
+            this.queries = queries;
+        }
+    }
 
     /**
      * One convolution: {@code x [n, c, h, w]}, weights {@code [o, c, kH, kW]}, output {@code [n, o, oh, ow]}; stride,
@@ -73,14 +94,12 @@ final class Dnnl {
     }
 
     /**
-     * A created primitive with the plain layouts of its three arrays (source, weights, destination order) and, for
-     * each array whose layout oneDNN chose otherwise (in {@link #execute}'s order: the two inputs, then the output), a
-     * reorder (plain to chosen for an input, chosen to plain for the output) and a buffer in the chosen layout, kept
-     * with the primitive (so the primitive runs one call at a time).
+     * A created primitive with the plain layouts of its three arrays and, for each array whose layout oneDNN chose
+     * otherwise, a reorder (plain to chosen for an input, chosen to plain for the output) and a buffer in the chosen
+     * layout, kept with the primitive (so the primitive runs one call at a time); all in {@link #execute}'s order.
      */
-    private record Primitive(dnnl_primitive primitive, dnnl_primitive_desc desc, String impl, dnnl_memory_desc_t src,
-                             dnnl_memory_desc_t weights, dnnl_memory_desc_t dst, dnnl_primitive[] reorders,
-                             dnnl_memory[] chosen) {
+    private record Primitive(dnnl_primitive primitive, dnnl_primitive_desc desc, String impl,
+                             dnnl_memory_desc_t[] plains, dnnl_primitive[] reorders, dnnl_memory[] chosen) {
     }
 
     private record Key(Kind kind, Shape shape) {
@@ -166,26 +185,15 @@ final class Dnnl {
         PointerPointer<?> info = new PointerPointer<>(1);
         check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, info), "impl_info_str");
         String impl = info.getString(0);
-        dnnl_memory_desc_t[] plains;
-        int[] queries;
-        switch (kind) {
-            case FORWARD -> {
-                plains = new dnnl_memory_desc_t[]{src, wei, dst};
-                queries = new int[]{dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md};
-            }
-            case BACKWARD_DATA -> {
-                plains = new dnnl_memory_desc_t[]{dst, wei, src};
-                queries = new int[]{dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md};
-            }
-            default -> {
-                plains = new dnnl_memory_desc_t[]{src, dst, wei};
-                queries = new int[]{dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md};
-            }
+        dnnl_memory_desc_t[] byRole = {src, wei, dst};
+        dnnl_memory_desc_t[] plains = new dnnl_memory_desc_t[3];
+        for (int i = 0; i < 3; i++) {
+            plains[i] = byRole[kind.roles[i]];
         }
         dnnl_primitive[] reorders = new dnnl_primitive[3];
         dnnl_memory[] chosen = new dnnl_memory[3];
         for (int i = 0; i < 3; i++) {
-            dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, queries[i], 0);
+            dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, kind.queries[i], 0);
             if (dnnl_memory_desc_equal(md, plains[i]) != 0) {
                 continue;
             }
@@ -206,7 +214,7 @@ final class Dnnl {
         }
         dnnl_primitive p = new dnnl_primitive();
         check(dnnl_primitive_create(p, pd), "primitive_create");
-        return new Primitive(p, pd, impl, src, wei, dst, reorders, chosen);
+        return new Primitive(p, pd, impl, plains, reorders, chosen);
     }
 
     /**
@@ -221,29 +229,13 @@ final class Dnnl {
         if (!HostOp.rowMajor(out)) {
             throw new ND4JIllegalStateException("oneDNN convolution: output array is not row-major");
         }
-        int[] args;
-        dnnl_memory_desc_t[] mds;
-        switch (kind) {
-            case FORWARD -> {
-                args = new int[]{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-                mds = new dnnl_memory_desc_t[]{p.src(), p.weights(), p.dst()};
-            }
-            case BACKWARD_DATA -> {
-                args = new int[]{DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
-                mds = new dnnl_memory_desc_t[]{p.dst(), p.weights(), p.src()};
-            }
-            default -> {
-                args = new int[]{DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS};
-                mds = new dnnl_memory_desc_t[]{p.src(), p.dst(), p.weights()};
-            }
-        }
         INDArray[] arrays = {ra, rb, out};
         dnnl_memory[] mems = new dnnl_memory[3];
         dnnl_exec_arg_t list = new dnnl_exec_arg_t(3);
         try {
             for (int i = 0; i < 3; i++) {
                 mems[i] = new dnnl_memory();
-                check(dnnl_memory_create(mems[i], mds[i], ENGINE, address(arrays[i])), "memory_create");
+                check(dnnl_memory_create(mems[i], p.plains()[i], ENGINE, address(arrays[i])), "memory_create");
             }
             dnnl_stream stream = STREAM.get();
             synchronized (p) {
@@ -253,7 +245,7 @@ final class Dnnl {
                     }
                 }
                 for (int i = 0; i < 3; i++) {
-                    list.position(i).arg(args[i]).memory(p.chosen()[i] != null ? p.chosen()[i] : mems[i]);
+                    list.position(i).arg(kind.args[i]).memory(p.chosen()[i] != null ? p.chosen()[i] : mems[i]);
                 }
                 check(dnnl_primitive_execute(p.primitive(), stream, 3, list.position(0)), "primitive_execute");
                 if (p.reorders()[2] != null) {

@@ -59,11 +59,7 @@ class DenseConvTest {
         Map<String, INDArray> products = withStrategy("products", () -> run(x, weight, b, upstream, c.spec()));
         Map<String, INDArray> reference = withStrategy("native", () -> run(x, weight, b, upstream, c.spec()));
         assertArrayEquals(upstream.shape(), products.get("y").shape());
-        assertEquals(reference.keySet(), products.keySet());
-        for (String k : reference.keySet()) {
-            double err = PluginHarness.relativeError(reference.get(k), products.get(k));
-            assertTrue(err < 1e-12, k + ": relative error " + err);
-        }
+        PluginHarness.assertAllClose(reference, products, 1e-12);
     }
 
     /** Depthwise convolutions (multiplier 1 and 2) as dense ones with block-diagonal weights, against the native op. */
@@ -79,11 +75,7 @@ class DenseConvTest {
         INDArray upstream = Nd4j.randn(DataType.DOUBLE, n, out, h, w);
         Map<String, INDArray> products = withStrategy("products", () -> run(x, weight, b, upstream, spec));
         Map<String, INDArray> reference = withStrategy("native", () -> run(x, weight, b, upstream, spec));
-        assertEquals(reference.keySet(), products.keySet());
-        for (String k : reference.keySet()) {
-            double err = PluginHarness.relativeError(reference.get(k), products.get(k));
-            assertTrue(err < 1e-12, k + ": relative error " + err);
-        }
+        PluginHarness.assertAllClose(reference, products, 1e-12);
     }
 
     @Test

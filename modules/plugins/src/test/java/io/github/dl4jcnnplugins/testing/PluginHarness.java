@@ -198,6 +198,18 @@ public final class PluginHarness {
         return out;
     }
 
+    /**
+     * Asserts that {@code actual} has the same keys as {@code expected} and each array is within {@code tolerance} of
+     * its expected one ({@link #relativeError}).
+     */
+    public static void assertAllClose(Map<String, INDArray> expected, Map<String, INDArray> actual, double tolerance) {
+        assertEquals(expected.keySet(), actual.keySet());
+        for (String k : expected.keySet()) {
+            double err = relativeError(expected.get(k), actual.get(k));
+            assertTrue(err < tolerance, k + ": relative error " + err);
+        }
+    }
+
     public static INDArray randn(long seed, long... shape) {
         Nd4j.getRandom().setSeed(seed);
         return Nd4j.randn(DataType.DOUBLE, shape);
