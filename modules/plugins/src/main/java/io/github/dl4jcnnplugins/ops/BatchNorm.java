@@ -60,19 +60,31 @@ public final class BatchNorm {
                     .sub(Mul.same(sd, concat(sd, p, parts, ".running_mean").reshape(1, c, 1, 1), scale));
             return Mul.of(sd, x, scale, 0, 2, 3).add(shift);
         }
+        if (DirectBatchNorm.applies(sd, x.dataType())) {
+            // oneDNN's training batch normalization: one kernel forward, one backward (DirectBatchNorm)
+            SDVariable[] r = DirectBatchNorm.train(sd, x, gamma, beta, eps);
+            addRunningStatUpdates(ctx, parts, r[1], r[2], momentum, hw);
+            return r[0];
+        }
         // The batch moments from one op whose gradient is written out (BatchMoments: no reduce_mean_bp / variance
         // gradient kernels), then the normalisation in one kernel that centres x before scaling (a large mean does
         // not cancel digits in float) and has a written-out gradient (BatchNormKernel).
         SDVariable[] moments = BatchMoments.of(sd, x);
         SDVariable batchMean = moments[0];
         SDVariable batchVar = moments[1];
+        addRunningStatUpdates(ctx, parts, batchMean, batchVar, momentum, hw);
+        return BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c), gamma, beta, eps);
+    }
+
+    /** Each part's running mean and variance follow its channels of the batch {@code mean} and biased {@code var}. */
+    private static void addRunningStatUpdates(PluginContext ctx, List<Part> parts, SDVariable mean, SDVariable var,
+                                              double momentum, long hw) {
         long offset = 0;
         for (Part part : parts) {
-            ctx.addRunningStatUpdate(ParamSpec.key(part.prefix() + ".running_mean"), batchMean, offset, momentum, 0);
-            ctx.addRunningStatUpdate(ParamSpec.key(part.prefix() + ".running_var"), batchVar, offset, momentum, hw);
+            ctx.addRunningStatUpdate(ParamSpec.key(part.prefix() + ".running_mean"), mean, offset, momentum, 0);
+            ctx.addRunningStatUpdate(ParamSpec.key(part.prefix() + ".running_var"), var, offset, momentum, hw);
             offset += part.channels();
         }
-        return BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c), gamma, beta, eps);
     }
 
     /** The parts' {@code [C]} parameters named {@code prefix + suffix}, concatenated (the one itself for one part). */

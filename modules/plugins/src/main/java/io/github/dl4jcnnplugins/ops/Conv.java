@@ -196,7 +196,7 @@ public final class Conv {
     public static SDVariable conv2d(SameDiff sd, SDVariable x, SDVariable weight, SDVariable bias, long inChannels,
                                     long outChannels, Spec spec, long height, long width) {
         int g = spec.groups();
-        if (direct(spec) && DirectConv.applies(sd, x.dataType(), spec, inChannels, outChannels, height, width)) {
+        if (direct(spec, inChannels) && DirectConv.applies(sd, x.dataType(), spec, inChannels, outChannels, height, width)) {
             SDVariable y = DirectConv.conv2d(sd, x, weight, spec, height, width);
             return bias == null ? y : sd.nn().biasAdd(y, bias, true);
         }
@@ -253,18 +253,21 @@ public final class Conv {
     /**
      * Whether {@link #conv2d} calls oneDNN directly for {@code spec} where {@link DirectConv} applies: always with
      * {@link Dense#DIRECT}; with {@link Dense#AUTO}, dilated convolutions (unless {@link #dilatedStrategy()} names
-     * another route) and 1x1 kernels. Undilated larger kernels keep libnd4j's convolution, whose backward pass was
-     * faster (3x3, {@code [8, 64, 56, 56] -> 64}: conv2d_bp 16.2 ms, direct 12.5 + 13.5; {@code [4, 128, 19, 19]
-     * -> 128}: 3.3 against 2.1 + 1.8), and depthwise ones libnd4j's depthwise op (oneDNN runs them as GEMMs in plain
-     * layouts: 9 ms forward against 6.2).
+     * another route), 1x1 kernels and depthwise convolutions ({@code groups == inChannels}). Undilated larger dense
+     * kernels keep libnd4j's convolution, whose backward pass was faster (3x3, {@code [8, 64, 56, 56] -> 64}:
+     * conv2d_bp 16.2 ms, direct 12.5 + 13.5; {@code [4, 128, 19, 19] -> 128}: 3.3 against 2.1 + 1.8). Depthwise
+     * 3x3 on {@code [8, 128, 56, 56]}: libnd4j's depthwise_conv2d 9.5 ms forward, 8.8 backward; oneDNN's jit_dw
+     * kernels in their blocked layout, reorders included, DEPTHWISE_MEASURED.
      */
-    static boolean direct(Spec spec) {
+    static boolean direct(Spec spec, long inChannels) {
         boolean dilated = spec.dH() != 1 || spec.dW() != 1;
+        boolean depthwise = spec.groups() > 1 && spec.groups() == inChannels;
         Dilated d = DILATED.get();
         return switch (denseStrategy()) {
             case DIRECT -> true;
             case NATIVE, PRODUCTS -> dilated && d == Dilated.DIRECT;
-            case AUTO -> dilated ? d == Dilated.AUTO || d == Dilated.DIRECT : spec.kH() == 1 && spec.kW() == 1;
+            case AUTO -> dilated ? d == Dilated.AUTO || d == Dilated.DIRECT
+                    : depthwise || spec.kH() == 1 && spec.kW() == 1 && spec.groups() == 1;
         };
     }
 

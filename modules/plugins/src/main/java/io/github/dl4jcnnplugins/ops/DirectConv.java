@@ -49,7 +49,7 @@ public final class DirectConv {
         if (a == null) {
             try {
                 Class.forName("org.bytedeco.dnnl.global.dnnl");
-                Dnnl.implementation(Dnnl.Kind.FORWARD, new Dnnl.Shape(1, 1, 3, 3, 1, 1, 1, 1, 1, 0, 0, 1, 1));
+                Dnnl.implementation(Dnnl.Kind.FORWARD, new Dnnl.Shape(1, 1, 3, 3, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1));
                 a = true;
             } catch (Throwable t) {
                 a = false;
@@ -66,7 +66,7 @@ public final class DirectConv {
      */
     static boolean applies(SameDiff sd, DataType dt, Conv.Spec spec, long inChannels, long outChannels, long h,
                            long w) {
-        if (spec.groups() != 1 || dt != DataType.FLOAT || h < 1 || w < 1 || spec.outH(h) < 1 || spec.outW(w) < 1
+        if (inChannels % spec.groups() != 0 || outChannels % spec.groups() != 0 || dt != DataType.FLOAT || h < 1 || w < 1 || spec.outH(h) < 1 || spec.outW(w) < 1
                 || !HostOp.usableIn(sd, dt) || !available()) {
             return false;
         }
@@ -88,17 +88,20 @@ public final class DirectConv {
 
     private static Dnnl.Shape shape(long n, long c, long h, long w, long o, Conv.Spec spec) {
         return new Dnnl.Shape(n, c, h, w, o, spec.kH(), spec.kW(), spec.sH(), spec.sW(), spec.pH(), spec.pW(),
-                spec.dH(), spec.dW());
+                spec.dH(), spec.dW(), spec.groups());
     }
 
-    /** The integer arguments every op of this route carries: kernel, stride, padding, dilation, then input h, w. */
+    /**
+     * The integer arguments every op of this route carries: kernel, stride, padding, dilation, input h, w, then the
+     * groups.
+     */
     private static long[] arguments(Conv.Spec s, long h, long w) {
-        return new long[]{s.kH(), s.kW(), s.sH(), s.sW(), s.pH(), s.pW(), s.dH(), s.dW(), h, w};
+        return new long[]{s.kH(), s.kW(), s.sH(), s.sW(), s.pH(), s.pW(), s.dH(), s.dW(), h, w, s.groups()};
     }
 
     private static Conv.Spec spec(long[] a) {
         return new Conv.Spec((int) a[0], (int) a[1], (int) a[2], (int) a[3], (int) a[4], (int) a[5], (int) a[6],
-                (int) a[7], 1);
+                (int) a[7], (int) a[10]);
     }
 
     /** Base of the three ops: the spec and input size as integer arguments. */
@@ -161,7 +164,8 @@ public final class DirectConv {
             long[] x = in.get(0);
             long[] w = in.get(1);
             Conv.Spec s = spec();
-            if (x.length != 4 || w.length != 4 || x[1] != w[1] || w[2] != s.kH() || w[3] != s.kW()) {
+            if (x.length != 4 || w.length != 4 || x[1] != w[1] * s.groups() || w[0] % s.groups() != 0
+                    || w[2] != s.kH() || w[3] != s.kW()) {
                 throw new ND4JIllegalStateException("oneDNN convolution: input " + Arrays.toString(x)
                         + " and weights " + Arrays.toString(w) + " do not fit " + s);
             }
@@ -211,7 +215,7 @@ public final class DirectConv {
 
         @Override
         protected List<long[]> outputShapes(List<long[]> in) {
-            return List.of(new long[]{in.get(0)[0], in.get(1)[1], inH(), inW()});
+            return List.of(new long[]{in.get(0)[0], in.get(1)[1] * spec().groups(), inH(), inW()});
         }
 
         @Override
@@ -219,8 +223,9 @@ public final class DirectConv {
             INDArray g = in.get(0);
             INDArray w = in.get(1);
             requireFloat(g);
-            Dnnl.execute(Dnnl.Kind.BACKWARD_DATA, shape(g.size(0), w.size(1), inH(), inW(), w.size(0), spec()), g, w,
-                    out.get(0));
+            Conv.Spec s = spec();
+            Dnnl.execute(Dnnl.Kind.BACKWARD_DATA, shape(g.size(0), w.size(1) * s.groups(), inH(), inW(), w.size(0), s),
+                    g, w, out.get(0));
         }
     }
 
@@ -248,7 +253,7 @@ public final class DirectConv {
         @Override
         protected List<long[]> outputShapes(List<long[]> in) {
             Conv.Spec s = spec();
-            return List.of(new long[]{in.get(1)[1], in.get(0)[1], s.kH(), s.kW()});
+            return List.of(new long[]{in.get(1)[1], in.get(0)[1] / s.groups(), s.kH(), s.kW()});
         }
 
         @Override

@@ -1,6 +1,7 @@
 package io.github.dl4jcnnplugins.ops;
 
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
+import org.bytedeco.dnnl.dnnl_batch_normalization_desc_t;
 import org.bytedeco.dnnl.dnnl_convolution_desc_t;
 import org.bytedeco.dnnl.dnnl_engine;
 import org.bytedeco.dnnl.dnnl_exec_arg_t;
@@ -21,9 +22,11 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 
 /**
  * The few calls of oneDNN's C API (through JavaCPP's {@code org.bytedeco:dnnl} bindings, the same {@code libdnnl}
- * that ND4J's oneDNN builds load) that {@link DirectConv} needs: one CPU engine, a stream per thread, convolution
- * primitives created once per shape and kept, in the layouts oneDNN chooses (with reorders from and to ND4J's plain
- * {@code nchw} / {@code oihw} arrays where they differ), and execution on ND4J's host memory. Only touched once {@link DirectConv#available()} has found the classes and the library.
+ * that ND4J's oneDNN builds load) that {@link DirectConv} and {@link DirectBatchNorm} need: one CPU engine, a stream
+ * per thread, convolution primitives created once per shape and kept, in the layouts oneDNN chooses (with reorders
+ * from and to ND4J's plain {@code nchw} / {@code oihw} arrays where they differ), training batch-normalization
+ * primitives on plain {@code nchw} arrays, and execution on ND4J's host memory. Only touched once
+ * {@link DirectConv#available()} has found the classes and the library.
  */
 final class Dnnl {
     private Dnnl() {
@@ -61,11 +64,11 @@ final class Dnnl {
     }
 
     /**
-     * One convolution: {@code x [n, c, h, w]}, weights {@code [o, c, kH, kW]}, output {@code [n, o, oh, ow]}; stride,
-     * left/top padding and dilation (PyTorch's: 1 = none) per axis.
+     * One convolution: {@code x [n, c, h, w]}, weights {@code [o, c / g, kH, kW]}, output {@code [n, o, oh, ow]};
+     * stride, left/top padding and dilation (PyTorch's: 1 = none) per axis, {@code g} groups.
      */
     record Shape(long n, long c, long h, long w, long o, int kH, int kW, int sH, int sW, int pH, int pW, int dH,
-                 int dW) {
+                 int dW, int g) {
         long oh() {
             return Conv.Spec.outSize(h, kH, sH, pH, dH);
         }
@@ -78,8 +81,13 @@ final class Dnnl {
             return new long[]{n, c, h, w};
         }
 
+        /** PyTorch's {@code [o, c / g, kH, kW]}; grouped, the same memory as oneDNN's {@code [g, o / g, c / g, kH, kW]}. */
         long[] weights() {
-            return new long[]{o, c, kH, kW};
+            return g == 1 ? new long[]{o, c, kH, kW} : new long[]{g, o / g, c / g, kH, kW};
+        }
+
+        int weightsTag() {
+            return g == 1 ? dnnl_oihw : dnnl_goihw;
         }
 
         long[] dst() {
@@ -153,7 +161,7 @@ final class Dnnl {
 
     private static Primitive create(Kind kind, Shape s) {
         dnnl_memory_desc_t src = plain(s.src(), dnnl_nchw);
-        dnnl_memory_desc_t wei = plain(s.weights(), dnnl_oihw);
+        dnnl_memory_desc_t wei = plain(s.weights(), s.weightsTag());
         dnnl_memory_desc_t dst = plain(s.dst(), dnnl_nchw);
         // Layouts: for kernels larger than 1x1 oneDNN chooses them (for dilated 3x3 backward passes its blocked-layout
         // kernels, jit:avx512_common here, took half the time of the plain-layout GEMM, reorders included: ASPP
@@ -253,6 +261,121 @@ final class Dnnl {
                 }
                 check(dnnl_stream_wait(stream), "stream_wait");
             }
+        } finally {
+            for (dnnl_memory m : mems) {
+                if (m != null && !m.isNull()) {
+                    dnnl_memory_destroy(m);
+                }
+            }
+            list.close();
+        }
+    }
+
+    // ------------------------------------------------------------------ batch normalization
+
+    /** A training batch normalization of {@code x [n, c, h, w]} with {@code eps}. */
+    record NormShape(long n, long c, long h, long w, float eps) {
+    }
+
+    /** The two batch-normalization primitives: forward training and backward (data, scale and shift). */
+    enum NormKind {
+        /** {@code (x, gamma, beta) -> (y, mean, var)}, biased variance. */
+        FORWARD(3, DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE),
+        /**
+         * {@code (x, dy, mean, var, gamma, beta) -> (dx, dgamma, dbeta)} ({@code beta} does not enter the result, but
+         * oneDNN counts it among the inputs whenever the shift is used).
+         */
+        BACKWARD(6, DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
+                DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT);
+
+        private final int inputs;
+        private final int[] args;
+
+        NormKind(int inputs, int... args) {
+            this.inputs = inputs;
+            this.args = args;
+        }
+
+        /** Whether execution argument {@code i} is a whole tensor (else a per-channel vector). */
+        private boolean tensor(int i) {
+            int a = args[i];
+            return a == DNNL_ARG_SRC || a == DNNL_ARG_DST || a == DNNL_ARG_DIFF_DST || a == DNNL_ARG_DIFF_SRC;
+        }
+    }
+
+    private record Norm(dnnl_primitive primitive, dnnl_primitive_desc desc, dnnl_memory_desc_t[] mds) {
+    }
+
+    private record NormKey(NormKind kind, NormShape shape) {
+    }
+
+    private static final Map<NormKey, Norm> NORMS = new ConcurrentHashMap<>();
+
+    private static Norm norm(NormKind kind, NormShape s) {
+        Norm p = NORMS.get(new NormKey(kind, s));
+        if (p != null) {
+            return p;
+        }
+        if (kind != NormKind.FORWARD) {
+            norm(NormKind.FORWARD, s);           // the backward descriptor needs the forward one as a hint
+        }
+        return NORMS.computeIfAbsent(new NormKey(kind, s), k -> createNorm(kind, s));
+    }
+
+    private static Norm createNorm(NormKind kind, NormShape s) {
+        dnnl_memory_desc_t data = plain(new long[]{s.n(), s.c(), s.h(), s.w()}, dnnl_nchw);
+        dnnl_memory_desc_t vector = plain(new long[]{s.c()}, dnnl_a);
+        int flags = dnnl_use_scale | dnnl_use_shift;
+        dnnl_batch_normalization_desc_t bd = new dnnl_batch_normalization_desc_t();
+        if (kind == NormKind.FORWARD) {
+            check(dnnl_batch_normalization_forward_desc_init(bd, dnnl_forward_training, data, s.eps(), flags),
+                    "batch normalization desc");
+        } else {
+            check(dnnl_batch_normalization_backward_desc_init(bd, dnnl_backward, data, data, s.eps(), flags),
+                    "batch normalization backward desc");
+        }
+        dnnl_primitive_desc hint = kind == NormKind.FORWARD ? null : norm(NormKind.FORWARD, s).desc();
+        dnnl_primitive_desc pd = new dnnl_primitive_desc();
+        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(bd), null, ENGINE, hint),
+                "primitive_desc_create (batch normalization " + kind + " " + s + ")");
+        dnnl_memory_desc_t[] mds = new dnnl_memory_desc_t[kind.args.length];
+        for (int i = 0; i < mds.length; i++) {
+            mds[i] = kind.tensor(i) ? data : vector;
+            dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, kind.args[i]);
+            if (md == null || md.isNull() || dnnl_memory_desc_equal(md, mds[i]) == 0) {
+                throw new ND4JIllegalStateException("oneDNN batch normalization " + kind + ": argument " + kind.args[i]
+                        + " is not a plain array here (" + (md == null || md.isNull() ? "unused" : "ndims "
+                        + md.ndims() + ", format kind " + md.format_kind()) + ")");
+            }
+        }
+        dnnl_primitive p = new dnnl_primitive();
+        check(dnnl_primitive_create(p, pd), "primitive_create");
+        return new Norm(p, pd, mds);
+    }
+
+    /**
+     * Runs the {@code kind} batch normalization of {@code shape} on {@code arrays} (in {@link NormKind}'s order,
+     * inputs then outputs; row-major float, outputs written in place). The primitive keeps no state between calls.
+     */
+    static void batchNorm(NormKind kind, NormShape shape, INDArray... arrays) {
+        Norm p = norm(kind, shape);
+        int count = kind.args.length;
+        dnnl_memory[] mems = new dnnl_memory[count];
+        INDArray[] rows = new INDArray[count];
+        dnnl_exec_arg_t list = new dnnl_exec_arg_t(count);
+        try {
+            for (int i = 0; i < count; i++) {
+                rows[i] = i < kind.inputs ? HostOp.rowMajorCopy(arrays[i]) : arrays[i];
+                if (!HostOp.rowMajor(rows[i])) {
+                    throw new ND4JIllegalStateException("oneDNN batch normalization: output array is not row-major");
+                }
+                mems[i] = new dnnl_memory();
+                check(dnnl_memory_create(mems[i], p.mds()[i], ENGINE, address(rows[i])), "memory_create");
+                list.position(i).arg(kind.args[i]).memory(mems[i]);
+            }
+            dnnl_stream stream = STREAM.get();
+            check(dnnl_primitive_execute(p.primitive(), stream, count, list.position(0)), "primitive_execute");
+            check(dnnl_stream_wait(stream), "stream_wait");
         } finally {
             for (dnnl_memory m : mems) {
                 if (m != null && !m.isNull()) {

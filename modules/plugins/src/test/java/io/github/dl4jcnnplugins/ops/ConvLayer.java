@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A test layer around {@link Conv#conv2d} (groups 1, with bias), so that a convolution runs in the plug-in runtime's
+ * A test layer around {@link Conv#conv2d} (with bias), so that a convolution runs in the plug-in runtime's
  * session (which executes host ops such as {@link DirectConv}'s). {@code transposed} convolves the input with its
  * height and width swapped, a non-row-major view.
  */
@@ -29,6 +29,7 @@ public class ConvLayer extends PluginLayer {
     private int pW;
     private int dH;
     private int dW;
+    private int groups = 1;
     private boolean transposed;
 
     ConvLayer(long nOut, Conv.Spec s, boolean transposed) {
@@ -41,16 +42,17 @@ public class ConvLayer extends PluginLayer {
         this.pW = s.pW();
         this.dH = s.dH();
         this.dW = s.dW();
+        this.groups = s.groups();
         this.transposed = transposed;
     }
 
     Conv.Spec spec() {
-        return new Conv.Spec(kH, kW, sH, sW, pH, pW, dH, dW, 1);
+        return new Conv.Spec(kH, kW, sH, sW, pH, pW, dH, dW, groups);
     }
 
     @Override
     public List<ParamSpec> paramSpecs() {
-        return List.of(ParamSpec.weight("weight", nOut, nIn, kH, kW), ParamSpec.weight("bias", nOut));
+        return List.of(ParamSpec.weight("weight", nOut, nIn / groups, kH, kW), ParamSpec.weight("bias", nOut));
     }
 
     @Override

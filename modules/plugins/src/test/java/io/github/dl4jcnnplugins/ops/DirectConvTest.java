@@ -24,14 +24,18 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * loaded ({@code mvn -Ponednn test}; CI runs it so); elsewhere only the routing checks run.
  */
 class DirectConvTest {
-    record Case(Conv.Spec spec, boolean transposed, int channels) {
+    record Case(Conv.Spec spec, boolean transposed, int channels, int outChannels) {
         Case(Conv.Spec spec, boolean transposed) {
             this(spec, transposed, 3);
         }
 
+        Case(Conv.Spec spec, boolean transposed, int channels) {
+            this(spec, transposed, channels, channels + 1);
+        }
+
         @Override
         public String toString() {
-            return channels + " channels, " + spec + (transposed ? ", transposed input view" : "");
+            return channels + " -> " + outChannels + " channels, " + spec + (transposed ? ", transposed input view" : "");
         }
     }
 
@@ -47,7 +51,11 @@ class DirectConvTest {
                 new Case(new Conv.Spec(3, 3, 2, 2, 2, 2, 2, 2, 1), false),   // strided and dilated
                 new Case(Conv.Spec.of(5, 1, 0), false),
                 new Case(Conv.Spec.of(3, 1, 2, 2, 1), false, 32),            // oneDNN's blocked layouts: reorders
-                new Case(Conv.Spec.of(1, 1, 0), true, 32));
+                new Case(Conv.Spec.of(1, 1, 0), true, 32),
+                new Case(Conv.Spec.of(3, 1, 1, 1, 32), false, 32, 32),       // depthwise (GhostModule): jit_dw, blocked
+                new Case(Conv.Spec.of(3, 2, 1, 1, 16), true, 16, 32),        // depthwise, multiplier 2, strided
+                new Case(Conv.Spec.of(3, 1, 2, 2, 32), false, 32, 32),       // dilated depthwise
+                new Case(Conv.Spec.of(3, 1, 1, 1, 2), false, 8, 6));         // grouped, not depthwise
     }
 
     @ParameterizedTest
@@ -63,7 +71,7 @@ class DirectConvTest {
     private static Map<String, INDArray> run(Case c, String strategy) {
         return PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, strategy, () -> {
             long[] shape = {2, c.channels(), 9, 8};
-            ComputationGraph net = PluginHarness.checkNetwork(new ConvLayer(c.channels() + 1, c.spec(), c.transposed()),
+            ComputationGraph net = PluginHarness.checkNetwork(new ConvLayer(c.outChannels(), c.spec(), c.transposed()),
                             shape, 42)
                     .convertDataType(DataType.FLOAT);
             return PluginHarness.outputAndGradients(net, PluginHarness.randn(1, shape).castTo(DataType.FLOAT),
@@ -75,7 +83,7 @@ class DirectConvTest {
     void blockedLayoutsAreCovered() {
         assumeTrue(DirectConv.available(), "no ND4J oneDNN build loaded");
         // the 32-channel dilated case above: oneDNN picks blocked layouts for its backward passes on AVX2 / AVX-512
-        Dnnl.Shape s = new Dnnl.Shape(2, 32, 9, 8, 33, 3, 3, 1, 1, 2, 2, 2, 2);
+        Dnnl.Shape s = new Dnnl.Shape(2, 32, 9, 8, 33, 3, 3, 1, 1, 2, 2, 2, 2, 1);
         assumeTrue(Dnnl.reorders(Dnnl.Kind.BACKWARD_WEIGHTS, s) || Dnnl.reorders(Dnnl.Kind.BACKWARD_DATA, s),
                 "oneDNN chose plain layouts on this CPU: " + Dnnl.implementation(Dnnl.Kind.BACKWARD_WEIGHTS, s));
     }
@@ -87,7 +95,8 @@ class DirectConvTest {
         assertFalse(DirectConv.applies(plain, DataType.FLOAT, dilated, 3, 4, 9, 8), "not a plug-in graph");
         HostOp.markPluginGraph(plain);
         assertFalse(DirectConv.applies(plain, DataType.DOUBLE, dilated, 3, 4, 9, 8), "oneDNN has no float64 convolution");
-        assertFalse(DirectConv.applies(plain, DataType.FLOAT, Conv.Spec.of(3, 1, 1, 1, 3), 3, 3, 9, 8), "grouped");
+        assertFalse(DirectConv.applies(plain, DataType.FLOAT, Conv.Spec.of(3, 1, 1, 1, 2), 3, 4, 9, 8),
+                "groups do not divide the channels");
         assertEquals(DirectConv.available(), DirectConv.applies(plain, DataType.FLOAT, dilated, 3, 4, 9, 8));
         PluginHarness.withSystemProperty(DirectConv.PROPERTY, "false", () -> {
             assertFalse(DirectConv.applies(plain, DataType.FLOAT, dilated, 3, 4, 9, 8), "switched off");
@@ -96,15 +105,18 @@ class DirectConvTest {
     }
 
     @Test
-    void autoTakesTheDirectRouteForPointwiseAndDilatedKernels() {
+    void autoTakesTheDirectRouteForPointwiseDilatedAndDepthwiseKernels() {
         PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, "auto", () -> {
-            assertTrue(Conv.direct(Conv.Spec.of(1, 1, 0)));
-            assertTrue(Conv.direct(Conv.Spec.of(1, 2, 0)));
-            assertTrue(Conv.direct(Conv.Spec.of(3, 1, 2, 2, 1)));
-            assertFalse(Conv.direct(Conv.Spec.of(3, 1, 1)), "undilated 3x3: libnd4j's convolution");
+            assertTrue(Conv.direct(Conv.Spec.of(1, 1, 0), 8));
+            assertTrue(Conv.direct(Conv.Spec.of(1, 2, 0), 8));
+            assertTrue(Conv.direct(Conv.Spec.of(3, 1, 2, 2, 1), 8));
+            assertFalse(Conv.direct(Conv.Spec.of(3, 1, 1), 8), "undilated 3x3: libnd4j's convolution");
+            assertTrue(Conv.direct(Conv.Spec.of(3, 1, 1, 1, 8), 8), "depthwise");
+            assertFalse(Conv.direct(Conv.Spec.of(3, 1, 1, 1, 2), 8), "grouped, not depthwise");
+            assertFalse(Conv.direct(Conv.Spec.of(1, 1, 0, 1, 2), 8), "grouped pointwise");
             Conv.dilatedStrategy(Conv.Dilated.TAPS);
             try {
-                assertFalse(Conv.direct(Conv.Spec.of(3, 1, 2, 2, 1)), "a dilated route named explicitly");
+                assertFalse(Conv.direct(Conv.Spec.of(3, 1, 2, 2, 1), 8), "a dilated route named explicitly");
             } finally {
                 Conv.dilatedStrategy(Conv.Dilated.AUTO);
             }
