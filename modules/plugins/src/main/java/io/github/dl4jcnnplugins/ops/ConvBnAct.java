@@ -182,7 +182,8 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
         return switch (activation) {
             case IDENTITY -> x;
             case RELU -> Relu.apply(sd, x);
-            case SWISH -> Mul.same(sd, x, sd.nn().sigmoid(x));
+            case SWISH -> DirectEltwise.applies(sd, x.dataType()) ? DirectEltwise.apply(sd, x, Dnnl.Eltwise.SILU)
+                    : Mul.same(sd, x, sd.nn().sigmoid(x));
             case SIGMOID -> sd.nn().sigmoid(x);
             case TANH -> sd.math().tanh(x);
             default -> throw new IllegalArgumentException("activation " + activation + " is not supported");

@@ -3,6 +3,7 @@ package io.github.dl4jcnnplugins.ops;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_batch_normalization_desc_t;
 import org.bytedeco.dnnl.dnnl_convolution_desc_t;
+import org.bytedeco.dnnl.dnnl_eltwise_desc_t;
 import org.bytedeco.dnnl.dnnl_engine;
 import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_memory;
@@ -25,7 +26,7 @@ import static org.bytedeco.dnnl.global.dnnl.*;
  * that ND4J's oneDNN builds load) that {@link DirectConv} and {@link DirectBatchNorm} need: one CPU engine, a stream
  * per thread, convolution primitives created once per shape and kept, in the layouts oneDNN chooses (with reorders
  * from and to ND4J's plain {@code nchw} / {@code oihw} arrays where they differ), training batch-normalization
- * primitives on plain {@code nchw} arrays, and execution on ND4J's host memory. Only touched once
+ * and element-wise primitives on plain arrays, and execution on ND4J's host memory. Only touched once
  * {@link DirectConv#available()} has found the classes and the library.
  */
 final class Dnnl {
@@ -271,6 +272,77 @@ final class Dnnl {
         }
     }
 
+    // ------------------------------------------------------------------ primitives on plain arrays
+
+    /**
+     * A primitive that runs on ND4J's plain row-major arrays as they are (no reorders): its execution arguments in
+     * {@link #run}'s order (the first {@code inputs} of them inputs) and their memory descriptors.
+     */
+    private record Plain(dnnl_primitive primitive, dnnl_primitive_desc desc, int inputs, int[] args,
+                         dnnl_memory_desc_t[] mds) {
+    }
+
+    private static final Map<Object, Plain> PLAINS = new ConcurrentHashMap<>();
+
+    /** The primitive for {@code key}, created by {@code create} once and kept. */
+    private static Plain plain(Object key, java.util.function.Supplier<Plain> create) {
+        Plain p = PLAINS.get(key);
+        return p != null ? p : PLAINS.computeIfAbsent(key, k -> create.get());
+    }
+
+    /**
+     * Creates the primitive of {@code op} (hinted by {@code hint} for a backward pass) whose execution arguments
+     * {@code args} have the plain descriptors {@code mds}; checks that oneDNN takes them as they are.
+     */
+    private static Plain createPlain(Pointer op, dnnl_primitive_desc hint, String what, int inputs, int[] args,
+                                     dnnl_memory_desc_t[] mds) {
+        dnnl_primitive_desc pd = new dnnl_primitive_desc();
+        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(op), null, ENGINE, hint),
+                "primitive_desc_create (" + what + ")");
+        for (int i = 0; i < args.length; i++) {
+            dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[i]);
+            if (md == null || md.isNull() || dnnl_memory_desc_equal(md, mds[i]) == 0) {
+                throw new ND4JIllegalStateException("oneDNN " + what + ": argument " + args[i]
+                        + " is not a plain array here (" + (md == null || md.isNull() ? "unused" : "ndims "
+                        + md.ndims() + ", format kind " + md.format_kind()) + ")");
+            }
+        }
+        dnnl_primitive p = new dnnl_primitive();
+        check(dnnl_primitive_create(p, pd), "primitive_create");
+        return new Plain(p, pd, inputs, args, mds);
+    }
+
+    /**
+     * Runs {@code p} on {@code arrays} (in its argument order, inputs then outputs; float; inputs are read through a
+     * row-major copy where they are views of another order, outputs must be row-major and are written in place).
+     */
+    private static void run(Plain p, INDArray... arrays) {
+        int count = p.args().length;
+        dnnl_memory[] mems = new dnnl_memory[count];
+        dnnl_exec_arg_t list = new dnnl_exec_arg_t(count);
+        try {
+            for (int i = 0; i < count; i++) {
+                INDArray a = i < p.inputs() ? HostOp.rowMajorCopy(arrays[i]) : arrays[i];
+                if (!HostOp.rowMajor(a)) {
+                    throw new ND4JIllegalStateException("oneDNN primitive: output array is not row-major");
+                }
+                mems[i] = new dnnl_memory();
+                check(dnnl_memory_create(mems[i], p.mds()[i], ENGINE, address(a)), "memory_create");
+                list.position(i).arg(p.args()[i]).memory(mems[i]);
+            }
+            dnnl_stream stream = STREAM.get();
+            check(dnnl_primitive_execute(p.primitive(), stream, count, list.position(0)), "primitive_execute");
+            check(dnnl_stream_wait(stream), "stream_wait");
+        } finally {
+            for (dnnl_memory m : mems) {
+                if (m != null && !m.isNull()) {
+                    dnnl_memory_destroy(m);
+                }
+            }
+            list.close();
+        }
+    }
+
     // ------------------------------------------------------------------ batch normalization
 
     /** A training batch normalization of {@code x [n, c, h, w]} with {@code eps}. */
@@ -303,87 +375,83 @@ final class Dnnl {
         }
     }
 
-    private record Norm(dnnl_primitive primitive, dnnl_primitive_desc desc, dnnl_memory_desc_t[] mds) {
-    }
-
     private record NormKey(NormKind kind, NormShape shape) {
     }
 
-    private static final Map<NormKey, Norm> NORMS = new ConcurrentHashMap<>();
-
-    private static Norm norm(NormKind kind, NormShape s) {
-        Norm p = NORMS.get(new NormKey(kind, s));
-        if (p != null) {
-            return p;
-        }
-        if (kind != NormKind.FORWARD) {
-            norm(NormKind.FORWARD, s);           // the backward descriptor needs the forward one as a hint
-        }
-        return NORMS.computeIfAbsent(new NormKey(kind, s), k -> createNorm(kind, s));
-    }
-
-    private static Norm createNorm(NormKind kind, NormShape s) {
-        dnnl_memory_desc_t data = plain(new long[]{s.n(), s.c(), s.h(), s.w()}, dnnl_nchw);
-        dnnl_memory_desc_t vector = plain(new long[]{s.c()}, dnnl_a);
-        int flags = dnnl_use_scale | dnnl_use_shift;
-        dnnl_batch_normalization_desc_t bd = new dnnl_batch_normalization_desc_t();
-        if (kind == NormKind.FORWARD) {
-            check(dnnl_batch_normalization_forward_desc_init(bd, dnnl_forward_training, data, s.eps(), flags),
-                    "batch normalization desc");
-        } else {
-            check(dnnl_batch_normalization_backward_desc_init(bd, dnnl_backward, data, data, s.eps(), flags),
-                    "batch normalization backward desc");
-        }
+    private static Plain norm(NormKind kind, NormShape s) {
+        // the backward descriptor needs the forward one as a hint
         dnnl_primitive_desc hint = kind == NormKind.FORWARD ? null : norm(NormKind.FORWARD, s).desc();
-        dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(bd), null, ENGINE, hint),
-                "primitive_desc_create (batch normalization " + kind + " " + s + ")");
-        dnnl_memory_desc_t[] mds = new dnnl_memory_desc_t[kind.args.length];
-        for (int i = 0; i < mds.length; i++) {
-            mds[i] = kind.tensor(i) ? data : vector;
-            dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, kind.args[i]);
-            if (md == null || md.isNull() || dnnl_memory_desc_equal(md, mds[i]) == 0) {
-                throw new ND4JIllegalStateException("oneDNN batch normalization " + kind + ": argument " + kind.args[i]
-                        + " is not a plain array here (" + (md == null || md.isNull() ? "unused" : "ndims "
-                        + md.ndims() + ", format kind " + md.format_kind()) + ")");
+        return plain(new NormKey(kind, s), () -> {
+            dnnl_memory_desc_t data = plain(new long[]{s.n(), s.c(), s.h(), s.w()}, dnnl_nchw);
+            dnnl_memory_desc_t vector = plain(new long[]{s.c()}, dnnl_a);
+            int flags = dnnl_use_scale | dnnl_use_shift;
+            dnnl_batch_normalization_desc_t bd = new dnnl_batch_normalization_desc_t();
+            if (kind == NormKind.FORWARD) {
+                check(dnnl_batch_normalization_forward_desc_init(bd, dnnl_forward_training, data, s.eps(), flags),
+                        "batch normalization desc");
+            } else {
+                check(dnnl_batch_normalization_backward_desc_init(bd, dnnl_backward, data, data, s.eps(), flags),
+                        "batch normalization backward desc");
             }
-        }
-        dnnl_primitive p = new dnnl_primitive();
-        check(dnnl_primitive_create(p, pd), "primitive_create");
-        return new Norm(p, pd, mds);
+            dnnl_memory_desc_t[] mds = new dnnl_memory_desc_t[kind.args.length];
+            for (int i = 0; i < mds.length; i++) {
+                mds[i] = kind.tensor(i) ? data : vector;
+            }
+            return createPlain(bd, hint, "batch normalization " + kind + " " + s, kind.inputs, kind.args, mds);
+        });
     }
 
-    /**
-     * Runs the {@code kind} batch normalization of {@code shape} on {@code arrays} (in {@link NormKind}'s order,
-     * inputs then outputs; row-major float, outputs written in place). The primitive keeps no state between calls.
-     */
+    /** Runs the {@code kind} batch normalization of {@code shape} on {@code arrays} in {@link NormKind}'s order. */
     static void batchNorm(NormKind kind, NormShape shape, INDArray... arrays) {
-        Norm p = norm(kind, shape);
-        int count = kind.args.length;
-        dnnl_memory[] mems = new dnnl_memory[count];
-        INDArray[] rows = new INDArray[count];
-        dnnl_exec_arg_t list = new dnnl_exec_arg_t(count);
-        try {
-            for (int i = 0; i < count; i++) {
-                rows[i] = i < kind.inputs ? HostOp.rowMajorCopy(arrays[i]) : arrays[i];
-                if (!HostOp.rowMajor(rows[i])) {
-                    throw new ND4JIllegalStateException("oneDNN batch normalization: output array is not row-major");
-                }
-                mems[i] = new dnnl_memory();
-                check(dnnl_memory_create(mems[i], p.mds()[i], ENGINE, address(rows[i])), "memory_create");
-                list.position(i).arg(kind.args[i]).memory(mems[i]);
-            }
-            dnnl_stream stream = STREAM.get();
-            check(dnnl_primitive_execute(p.primitive(), stream, count, list.position(0)), "primitive_execute");
-            check(dnnl_stream_wait(stream), "stream_wait");
-        } finally {
-            for (dnnl_memory m : mems) {
-                if (m != null && !m.isNull()) {
-                    dnnl_memory_destroy(m);
-                }
-            }
-            list.close();
+        run(norm(kind, shape), arrays);
+    }
+
+    // ------------------------------------------------------------------ element-wise functions
+
+    /** Element-wise functions, by oneDNN algorithm and its alpha. */
+    enum Eltwise {
+        /** {@code max(x, 0)}. */
+        RELU(dnnl_eltwise_relu, 0f),
+        /** SiLU, {@code x sigmoid(x)} (oneDNN's swish with alpha 1). */
+        SILU(dnnl_eltwise_swish, 1f);
+
+        private final int alg;
+        private final float alpha;
+
+        Eltwise(int alg, float alpha) {
+            this.alg = alg;
+            this.alpha = alpha;
         }
+    }
+
+    private record EltwiseKey(Eltwise f, boolean backward, long length) {
+    }
+
+    private static Plain eltwise(Eltwise f, boolean backward, long length) {
+        dnnl_primitive_desc hint = backward ? eltwise(f, false, length).desc() : null;
+        return plain(new EltwiseKey(f, backward, length), () -> {
+            dnnl_memory_desc_t data = plain(new long[]{length}, dnnl_a);
+            dnnl_eltwise_desc_t ed = new dnnl_eltwise_desc_t();
+            if (backward) {
+                check(dnnl_eltwise_backward_desc_init(ed, f.alg, data, data, f.alpha, 0f), "eltwise backward desc");
+                return createPlain(ed, hint, "eltwise backward " + f, 2,
+                        new int[]{DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
+                        new dnnl_memory_desc_t[]{data, data, data});
+            }
+            check(dnnl_eltwise_forward_desc_init(ed, dnnl_forward_training, f.alg, data, f.alpha, 0f), "eltwise desc");
+            return createPlain(ed, null, "eltwise " + f, 1, new int[]{DNNL_ARG_SRC, DNNL_ARG_DST},
+                    new dnnl_memory_desc_t[]{data, data});
+        });
+    }
+
+    /** {@code y = f(x)} (any shape, as one vector). */
+    static void eltwise(Eltwise f, INDArray x, INDArray y) {
+        run(eltwise(f, false, x.length()), x, y);
+    }
+
+    /** {@code dx = f'(x) g}. */
+    static void eltwiseBackward(Eltwise f, INDArray x, INDArray g, INDArray dx) {
+        run(eltwise(f, true, x.length()), x, g, dx);
     }
 
     private static void reorder(dnnl_primitive reorder, dnnl_stream stream, dnnl_memory from, dnnl_memory to) {

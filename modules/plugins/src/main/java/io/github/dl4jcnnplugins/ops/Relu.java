@@ -13,7 +13,8 @@ import java.util.List;
  * <p>SameDiff differentiates its {@code relu} through libnd4j's {@code thresholdedrelu_bp}, which in 1.0.0-M2.1 took
  * ~23 ms per call on GhostModule's {@code [8, 128, 56, 56]} float tensors (2 threads, op profile), several times the
  * cost of the two streaming kernels used here ({@code step} and {@code multiply}). The forward pass is libnd4j's
- * {@code relu} kernel (see {@link NativeAlias}).
+ * {@code relu} kernel (see {@link NativeAlias}). Float plug-in graphs with oneDNN take {@link DirectEltwise} instead
+ * (one pass backward).
  */
 public class Relu extends NativeAlias {
     /** Op name under which SameDiff re-creates this class; not a native op name. */
@@ -34,6 +35,9 @@ public class Relu extends NativeAlias {
 
     /** {@code max(x, 0)}. */
     public static SDVariable apply(SameDiff sd, SDVariable x) {
+        if (DirectEltwise.applies(sd, x.dataType())) {
+            return DirectEltwise.apply(sd, x, Dnnl.Eltwise.RELU);
+        }
         return new Relu(sd, x).outputVariable();
     }
 
