@@ -11,6 +11,7 @@ import org.nd4j.autodiff.samediff.config.SDValue;
 import org.nd4j.autodiff.samediff.internal.AbstractSession.VarId;
 import org.nd4j.autodiff.samediff.internal.FrameIter;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.OpContext;
@@ -23,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiFunction;
 import java.util.function.UnaryOperator;
 
 /**
@@ -77,15 +79,19 @@ final class ForwardReuse {
     private final Map<String, INDArray[]> outputs = new HashMap<>();
     private INDArray[] inputs;
     private UnaryOperator<INDArray> keep;
+    private BiFunction<DataType, long[], INDArray> allocate;
 
     /**
      * Forgets the previous record and starts a new one for a forward pass over {@code inputs}; {@code keep} copies an
-     * op output to where it outlives the forward pass (DL4J's activation workspace).
+     * op output to where it outlives the forward pass (DL4J's activation workspace), {@code allocator} allocates an
+     * uninitialised row-major array there (for a recorded host op to write its outputs in directly, without the copy).
      */
-    void start(INDArray[] forwardInputs, UnaryOperator<INDArray> keeper) {
+    void start(INDArray[] forwardInputs, UnaryOperator<INDArray> keeper,
+               BiFunction<DataType, long[], INDArray> allocator) {
         outputs.clear();
         inputs = forwardInputs.clone();
         keep = keeper;
+        allocate = allocator;
     }
 
     /** Forgets the record. */
@@ -93,6 +99,7 @@ final class ForwardReuse {
         outputs.clear();
         inputs = null;
         keep = null;
+        allocate = null;
     }
 
     /** Whether the record can stand in for a forward pass over {@code backwardInputs}. */
@@ -216,6 +223,16 @@ final class ForwardReuse {
             if (op instanceof HostOp && opContext != null) {
                 // a kernel in Java: its outputs were allocated in the op context by getAndParameterizeOp
                 List<INDArray> outs = opContext.getOutputArrays();
+                if (!reuse && keep != null && allocate != null && COSTLY.contains(op.opName())) {
+                    // recorded: computed straight into arrays that outlive the forward pass (no copy afterwards)
+                    INDArray[] kept = new INDArray[outs.size()];
+                    for (int i = 0; i < kept.length; i++) {
+                        kept[i] = allocate.apply(outs.get(i).dataType(), outs.get(i).shape());
+                    }
+                    ((HostOp) op).compute(opContext.getInputArrays(), Arrays.asList(kept));
+                    outputs.put(op.getOwnName(), kept);
+                    return ExecutionResult.createFrom(names, kept);
+                }
                 ((HostOp) op).compute(opContext.getInputArrays(), outs);
                 r = ExecutionResult.createFrom(names, outs.toArray(new INDArray[0]));
             } else {
