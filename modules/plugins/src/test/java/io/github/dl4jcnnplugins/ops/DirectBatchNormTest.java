@@ -2,18 +2,14 @@ package io.github.dl4jcnnplugins.ops;
 
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Map;
 import java.util.TreeMap;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -43,19 +39,6 @@ class DirectBatchNormTest {
                     PluginHarness.randn(2, 3, 3).castTo(DataType.FLOAT)));
             net.getLayer("plugin").paramTable().forEach((k, v) -> out.put("param " + k, v.dup()));
             return out;
-        });
-    }
-
-    @Test
-    void onlyForFloatPluginGraphs() {
-        SameDiff plain = SameDiff.create();
-        assertFalse(DirectBatchNorm.applies(plain, DataType.FLOAT), "not a plug-in graph");
-        HostOp.markPluginGraph(plain);
-        assertFalse(DirectBatchNorm.applies(plain, DataType.DOUBLE), "oneDNN has no float64 batch normalization");
-        assertEquals(DirectConv.available(), DirectBatchNorm.applies(plain, DataType.FLOAT));
-        PluginHarness.withSystemProperty(DirectBatchNorm.PROPERTY, "false", () -> {
-            assertFalse(DirectBatchNorm.applies(plain, DataType.FLOAT), "switched off");
-            return null;
         });
     }
 }

@@ -104,6 +104,37 @@ class DirectConvTest {
         });
     }
 
+    /** A oneDNN route other than the convolution's: its switch-off property and whether it applies. */
+    record Route(String property, java.util.function.BiPredicate<SameDiff, DataType> applies) {
+        @Override
+        public String toString() {
+            return property;
+        }
+    }
+
+    static List<Route> otherRoutes() {
+        return List.of(new Route(DirectBatchNorm.PROPERTY, DirectBatchNorm::applies),
+                new Route(DirectEltwise.PROPERTY, DirectEltwise::applies));
+    }
+
+    @ParameterizedTest
+    @MethodSource("otherRoutes")
+    void otherDirectRoutesOnlyForFloatPluginGraphs(Route r) {
+        SameDiff plain = SameDiff.create();
+        assertFalse(r.applies().test(plain, DataType.FLOAT), "not a plug-in graph");
+        HostOp.markPluginGraph(plain);
+        assertFalse(r.applies().test(plain, DataType.DOUBLE), "oneDNN's routes are float only");
+        assertEquals(DirectConv.available(), r.applies().test(plain, DataType.FLOAT));
+        PluginHarness.withSystemProperty(r.property(), "false", () -> {
+            assertFalse(r.applies().test(plain, DataType.FLOAT), "switched off");
+            return null;
+        });
+        PluginHarness.withSystemProperty(DirectConv.PROPERTY, "false", () -> {
+            assertFalse(r.applies().test(plain, DataType.FLOAT), "oneDNN not called directly at all");
+            return null;
+        });
+    }
+
     @Test
     void autoTakesTheDirectRouteForPointwiseDilatedAndDepthwiseKernels() {
         PluginHarness.withSystemProperty(Conv.DENSE_PROPERTY, "auto", () -> {

@@ -2,18 +2,14 @@ package io.github.dl4jcnnplugins.ops;
 
 import io.github.dl4jcnnplugins.testing.PluginHarness;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Map;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -39,19 +35,6 @@ class DirectEltwiseTest {
                     .convertDataType(DataType.FLOAT);
             return PluginHarness.outputAndGradients(net, PluginHarness.randn(1, shape).mul(2).castTo(DataType.FLOAT),
                     PluginHarness.randn(2, 2, 3).castTo(DataType.FLOAT));
-        });
-    }
-
-    @Test
-    void onlyForFloatPluginGraphs() {
-        SameDiff plain = SameDiff.create();
-        assertFalse(DirectEltwise.applies(plain, DataType.FLOAT), "not a plug-in graph");
-        HostOp.markPluginGraph(plain);
-        assertFalse(DirectEltwise.applies(plain, DataType.DOUBLE), "double precision keeps the portable forms");
-        assertEquals(DirectConv.available(), DirectEltwise.applies(plain, DataType.FLOAT));
-        PluginHarness.withSystemProperty(DirectEltwise.PROPERTY, "false", () -> {
-            assertFalse(DirectEltwise.applies(plain, DataType.FLOAT), "switched off");
-            return null;
         });
     }
 }
