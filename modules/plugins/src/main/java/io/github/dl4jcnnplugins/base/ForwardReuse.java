@@ -25,7 +25,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiFunction;
-import java.util.function.UnaryOperator;
 
 /**
  * Keeps the results of a training forward pass's costly ops (convolutions, matrix products, gathers, large
@@ -78,27 +77,28 @@ final class ForwardReuse {
 
     private final Map<String, INDArray[]> outputs = new HashMap<>();
     private INDArray[] inputs;
-    private UnaryOperator<INDArray> keep;
     private BiFunction<DataType, long[], INDArray> allocate;
 
     /**
-     * Forgets the previous record and starts a new one for a forward pass over {@code inputs}; {@code keep} copies an
-     * op output to where it outlives the forward pass (DL4J's activation workspace), {@code allocator} allocates an
-     * uninitialised row-major array there (for a recorded host op to write its outputs in directly, without the copy).
+     * Forgets the previous record and starts a new one for a forward pass over {@code inputs}; {@code allocator}
+     * allocates an uninitialised row-major array where it outlives the forward pass (DL4J's activation workspace):
+     * a recorded host op writes its outputs there directly, other recorded ops' outputs are copied there.
      */
-    void start(INDArray[] forwardInputs, UnaryOperator<INDArray> keeper,
-               BiFunction<DataType, long[], INDArray> allocator) {
+    void start(INDArray[] forwardInputs, BiFunction<DataType, long[], INDArray> allocator) {
         outputs.clear();
         inputs = forwardInputs.clone();
-        keep = keeper;
         allocate = allocator;
+    }
+
+    /** A copy of {@code a} where the record keeps it. */
+    private INDArray keep(INDArray a) {
+        return allocate.apply(a.dataType(), a.shape()).assign(a);
     }
 
     /** Forgets the record. */
     void clear() {
         outputs.clear();
         inputs = null;
-        keep = null;
         allocate = null;
     }
 
@@ -223,7 +223,7 @@ final class ForwardReuse {
             if (op instanceof HostOp && opContext != null) {
                 // a kernel in Java: its outputs were allocated in the op context by getAndParameterizeOp
                 List<INDArray> outs = opContext.getOutputArrays();
-                if (!reuse && keep != null && allocate != null && COSTLY.contains(op.opName())) {
+                if (!reuse && allocate != null && COSTLY.contains(op.opName())) {
                     // recorded: computed straight into arrays that outlive the forward pass (no copy afterwards)
                     INDArray[] kept = new INDArray[outs.size()];
                     for (int i = 0; i < kept.length; i++) {
@@ -239,14 +239,14 @@ final class ForwardReuse {
                 r = super.doExec(op, opContext, outputFrameIter, opInputs, allIterInputs, constAndPhInputs,
                         otherPlaceHolders);
             }
-            if (!reuse && keep != null && r.getOutputs() != null) {
+            if (!reuse && allocate != null && r.getOutputs() != null) {
                 INDArray[] out = r.outputsToArray(names);
                 if (!COSTLY.contains(op.opName()) && !reduces(opContext, out)) {
                     return r;
                 }
                 INDArray[] kept = new INDArray[out.length];
                 for (int i = 0; i < out.length; i++) {
-                    kept[i] = out[i] == null ? null : keep.apply(out[i]);
+                    kept[i] = out[i] == null ? null : keep(out[i]);
                 }
                 outputs.put(op.getOwnName(), kept);
             }

@@ -255,10 +255,9 @@ final class PluginGraph {
         if (reuse != null && ForwardReuse.enabled()) {
             // Outputs of the costly ops copied to the activation workspace (open until the backward pass) for it,
             // or (host ops) computed there in the first place.
-            reuse.start(inputs, a -> mgr.isScopedOut(ArrayType.ACTIVATIONS) ? a.detach()
-                    : mgr.dup(ArrayType.ACTIVATIONS, a),
-                    (dt, shape) -> mgr.isScopedOut(ArrayType.ACTIVATIONS) ? Nd4j.createUninitializedDetached(dt, shape)
-                            : mgr.createUninitialized(ArrayType.ACTIVATIONS, dt, shape, 'c'));
+            reuse.start(inputs, (dt, shape) -> mgr.isScopedOut(ArrayType.ACTIVATIONS)
+                    ? Nd4j.createUninitializedDetached(dt, shape)
+                    : mgr.createUninitialized(ArrayType.ACTIVATIONS, dt, shape, 'c'));
         } else if (reuse != null) {
             reuse.clear();
         }

@@ -17,7 +17,8 @@ import java.util.List;
  * <p>Why: the portable form ({@link BatchMoments} / {@link ChannelStats}, {@link BatchNormKernel}) is two passes over
  * {@code x} forward and six backward (the sum and {@code dot} of the gradient, the normalisation's product, the
  * moments' gradient as a product and a sum, and the sum of the two gradients of {@code x}); oneDNN's backward reads
- * {@code x} and {@code dy} twice and writes {@code dx} once. Measured in {@link #MEASURED}.
+ * {@code x} and {@code dy} twice and writes {@code dx} once. Measured in the BENCHMARKS.md notes (GhostModule
+ * fwd+bwd 73-77 -> 70 ms; oneDNN's {@code nchw} kernel itself is no faster than PyTorch's own).
  *
  * <p>Semantics are PyTorch's {@code BatchNorm2d} in training: {@code y = (x - mean) / sqrt(var + eps) * gamma + beta}
  * with the batch mean and biased variance over {@code (N, H, W)}; the gradient of {@code x} includes the paths through
@@ -30,16 +31,12 @@ public final class DirectBatchNorm {
     private DirectBatchNorm() {
     }
 
-    /** Where the numbers in the class comment come from. */
-    static final String MEASURED = "BENCHMARKS.md notes";
-
     /** System property: {@code false} keeps the portable BatchNorm even where oneDNN can be called. */
     public static final String PROPERTY = "dl4jcnnplugins.directBatchNorm";
 
     /** Whether a training BatchNorm on {@code dt} data in {@code sd} takes this route (see the class comment). */
     static boolean applies(SameDiff sd, DataType dt) {
-        return dt == DataType.FLOAT && !"false".equalsIgnoreCase(System.getProperty(PROPERTY))
-                && HostOp.usableIn(sd, dt) && DirectConv.available();
+        return DirectConv.usable(sd, dt, PROPERTY);
     }
 
     /** {@code {y, mean, var}} for {@code x [N, C, H, W]}, {@code gamma}, {@code beta} {@code [C]}; see the class comment. */
@@ -48,9 +45,9 @@ public final class DirectBatchNorm {
     }
 
     private static Dnnl.NormShape shape(INDArray x, double eps) {
-        if (x.rank() != 4 || x.dataType() != DataType.FLOAT) {
-            throw new ND4JIllegalStateException("oneDNN batch normalization: a float [N, C, H, W] array expected, got "
-                    + x.dataType() + " " + java.util.Arrays.toString(x.shape()));
+        if (x.rank() != 4) {
+            throw new ND4JIllegalStateException("oneDNN batch normalization: an [N, C, H, W] array expected, got "
+                    + java.util.Arrays.toString(x.shape()));
         }
         return new Dnnl.NormShape(x.size(0), x.size(1), x.size(2), x.size(3), (float) eps);
     }

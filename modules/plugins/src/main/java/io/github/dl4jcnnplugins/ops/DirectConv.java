@@ -10,7 +10,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A convolution (groups 1, float) computed by oneDNN's own convolution primitives, called directly ({@link Dnnl})
+ * A convolution (float; any groups) computed by oneDNN's own convolution primitives, called directly ({@link Dnnl})
  * instead of through libnd4j's {@code conv2d} / {@code conv2d_bp}, where an ND4J oneDNN build is loaded.
  *
  * <p>Why: libnd4j 1.0.0-M2.1's oneDNN convolution computes oneDNN's right padding without the dilation
@@ -60,14 +60,24 @@ public final class DirectConv {
     }
 
     /**
+     * Whether a route of oneDNN called directly (this one, {@link DirectBatchNorm}, {@link DirectEltwise}) may be
+     * built for {@code dt} data in {@code sd}: float, a plug-in graph on the CPU backend ({@link HostOp#usableIn}),
+     * oneDNN callable ({@link #available()}) and the route's own {@code switchProperty} not {@code false}.
+     */
+    static boolean usable(SameDiff sd, DataType dt, String switchProperty) {
+        return dt == DataType.FLOAT && !"false".equalsIgnoreCase(System.getProperty(switchProperty))
+                && HostOp.usableIn(sd, dt) && available();
+    }
+
+    /**
      * Whether {@code x [N, inChannels, h, w]} of type {@code dt} convolved with {@code spec} can take this route in
-     * {@code sd}: groups 1, float, a plug-in graph on the CPU backend ({@link HostOp#usableIn}), oneDNN callable, and
-     * oneDNN willing to run it in plain layouts (checked once per shape, with one image).
+     * {@code sd}: {@link #usable}, groups dividing both channel counts, a non-empty output, and oneDNN willing to
+     * create the three primitives (checked once per shape, with one image).
      */
     static boolean applies(SameDiff sd, DataType dt, Conv.Spec spec, long inChannels, long outChannels, long h,
                            long w) {
-        if (inChannels % spec.groups() != 0 || outChannels % spec.groups() != 0 || dt != DataType.FLOAT || h < 1 || w < 1 || spec.outH(h) < 1 || spec.outW(w) < 1
-                || !HostOp.usableIn(sd, dt) || !available()) {
+        if (inChannels % spec.groups() != 0 || outChannels % spec.groups() != 0 || h < 1 || w < 1
+                || spec.outH(h) < 1 || spec.outW(w) < 1 || !usable(sd, dt, PROPERTY)) {
             return false;
         }
         try {
@@ -130,12 +140,6 @@ public final class DirectConv {
         public int getNumOutputs() {
             return 1;
         }
-
-        static void requireFloat(INDArray a) {
-            if (a.dataType() != DataType.FLOAT) {
-                throw new ND4JIllegalStateException("oneDNN convolution: float arrays only, got " + a.dataType());
-            }
-        }
     }
 
     /** {@code y = conv(x, w)}: inputs {@code x [N, C, H, W]}, {@code w [O, C, kH, kW]}. */
@@ -175,7 +179,6 @@ public final class DirectConv {
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
             INDArray x = in.get(0);
-            requireFloat(x);
             Dnnl.execute(Dnnl.Kind.FORWARD, shape(x.size(0), x.size(1), x.size(2), x.size(3), in.get(1).size(0), spec()),
                     x, in.get(1), out.get(0));
         }
@@ -222,7 +225,6 @@ public final class DirectConv {
         public void compute(List<INDArray> in, List<INDArray> out) {
             INDArray g = in.get(0);
             INDArray w = in.get(1);
-            requireFloat(g);
             Conv.Spec s = spec();
             Dnnl.execute(Dnnl.Kind.BACKWARD_DATA, shape(g.size(0), w.size(1) * s.groups(), inH(), inW(), w.size(0), s),
                     g, w, out.get(0));
@@ -259,7 +261,6 @@ public final class DirectConv {
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
             INDArray x = in.get(0);
-            requireFloat(x);
             Dnnl.execute(Dnnl.Kind.BACKWARD_WEIGHTS,
                     shape(x.size(0), x.size(1), x.size(2), x.size(3), in.get(1).size(1), spec()), x, in.get(1),
                     out.get(0));

@@ -4,7 +4,6 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.exception.ND4JIllegalStateException;
 
 import java.util.List;
 
@@ -28,8 +27,7 @@ public final class DirectEltwise {
 
     /** Whether an element-wise function on {@code dt} data in {@code sd} takes this route. */
     static boolean applies(SameDiff sd, DataType dt) {
-        return dt == DataType.FLOAT && !"false".equalsIgnoreCase(System.getProperty(PROPERTY))
-                && HostOp.usableIn(sd, dt) && DirectConv.available();
+        return DirectConv.usable(sd, dt, PROPERTY);
     }
 
     /** {@code f(x)}, any shape. */
@@ -39,12 +37,6 @@ public final class DirectEltwise {
 
     private static Dnnl.Eltwise function(long[] iArgs) {
         return Dnnl.Eltwise.values()[(int) iArgs[0]];
-    }
-
-    private static void requireFloat(INDArray a) {
-        if (a.dataType() != DataType.FLOAT) {
-            throw new ND4JIllegalStateException("oneDNN element-wise function: float arrays only, got " + a.dataType());
-        }
     }
 
     /** {@code y = f(x)}; the function is the op's integer argument (its {@link Dnnl.Eltwise} ordinal). */
@@ -81,7 +73,6 @@ public final class DirectEltwise {
 
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
-            requireFloat(in.get(0));
             Dnnl.eltwise(function(iArgs()), in.get(0), out.get(0));
         }
 
@@ -125,7 +116,6 @@ public final class DirectEltwise {
 
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
-            requireFloat(in.get(0));
             Dnnl.eltwiseBackward(function(iArgs()), in.get(0), in.get(1), out.get(0));
         }
 

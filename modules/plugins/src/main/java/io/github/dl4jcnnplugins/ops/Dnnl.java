@@ -13,11 +13,13 @@ import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.bytedeco.dnnl.dnnl_stream;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.exception.ND4JIllegalStateException;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 import static org.bytedeco.dnnl.global.dnnl.*;
 
@@ -233,42 +235,56 @@ final class Dnnl {
      */
     static void execute(Kind kind, Shape shape, INDArray a, INDArray b, INDArray out) {
         Primitive p = primitive(kind, shape);
-        INDArray ra = HostOp.rowMajorCopy(a);
-        INDArray rb = HostOp.rowMajorCopy(b);
-        if (!HostOp.rowMajor(out)) {
-            throw new ND4JIllegalStateException("oneDNN convolution: output array is not row-major");
-        }
-        INDArray[] arrays = {ra, rb, out};
-        dnnl_memory[] mems = new dnnl_memory[3];
-        dnnl_exec_arg_t list = new dnnl_exec_arg_t(3);
-        try {
-            for (int i = 0; i < 3; i++) {
-                mems[i] = new dnnl_memory();
-                check(dnnl_memory_create(mems[i], p.plains()[i], ENGINE, address(arrays[i])), "memory_create");
-            }
+        withMemories(p.plains(), new INDArray[]{a, b, out}, 2, mems -> {
             dnnl_stream stream = STREAM.get();
-            synchronized (p) {
-                for (int i = 0; i < 2; i++) {
-                    if (p.reorders()[i] != null) {
-                        reorder(p.reorders()[i], stream, mems[i], p.chosen()[i]);
+            try (dnnl_exec_arg_t list = new dnnl_exec_arg_t(3)) {
+                synchronized (p) {
+                    for (int i = 0; i < 2; i++) {
+                        if (p.reorders()[i] != null) {
+                            reorder(p.reorders()[i], stream, mems[i], p.chosen()[i]);
+                        }
                     }
+                    for (int i = 0; i < 3; i++) {
+                        list.position(i).arg(kind.args[i]).memory(p.chosen()[i] != null ? p.chosen()[i] : mems[i]);
+                    }
+                    check(dnnl_primitive_execute(p.primitive(), stream, 3, list.position(0)), "primitive_execute");
+                    if (p.reorders()[2] != null) {
+                        reorder(p.reorders()[2], stream, p.chosen()[2], mems[2]);
+                    }
+                    check(dnnl_stream_wait(stream), "stream_wait");
                 }
-                for (int i = 0; i < 3; i++) {
-                    list.position(i).arg(kind.args[i]).memory(p.chosen()[i] != null ? p.chosen()[i] : mems[i]);
-                }
-                check(dnnl_primitive_execute(p.primitive(), stream, 3, list.position(0)), "primitive_execute");
-                if (p.reorders()[2] != null) {
-                    reorder(p.reorders()[2], stream, p.chosen()[2], mems[2]);
-                }
-                check(dnnl_stream_wait(stream), "stream_wait");
             }
+        });
+    }
+
+    /**
+     * Binds {@code arrays} to oneDNN memories with the descriptors {@code mds}, runs {@code body} on them and destroys
+     * them. The first {@code inputs} arrays are inputs, read through a row-major copy where they are views of another
+     * order; the others are outputs, written in place, so they must be row-major. Every array must be float.
+     */
+    private static void withMemories(dnnl_memory_desc_t[] mds, INDArray[] arrays, int inputs,
+                                     Consumer<dnnl_memory[]> body) {
+        dnnl_memory[] mems = new dnnl_memory[arrays.length];
+        try {
+            for (int i = 0; i < arrays.length; i++) {
+                INDArray a = i < inputs ? HostOp.rowMajorCopy(arrays[i]) : arrays[i];
+                if (a.dataType() != DataType.FLOAT) {
+                    throw new ND4JIllegalStateException("oneDNN called directly: float arrays only, got "
+                            + a.dataType());
+                }
+                if (!HostOp.rowMajor(a)) {
+                    throw new ND4JIllegalStateException("oneDNN called directly: output array is not row-major");
+                }
+                mems[i] = new dnnl_memory();
+                check(dnnl_memory_create(mems[i], mds[i], ENGINE, address(a)), "memory_create");
+            }
+            body.accept(mems);
         } finally {
             for (dnnl_memory m : mems) {
                 if (m != null && !m.isNull()) {
                     dnnl_memory_destroy(m);
                 }
             }
-            list.close();
         }
     }
 
@@ -317,30 +333,17 @@ final class Dnnl {
      * row-major copy where they are views of another order, outputs must be row-major and are written in place).
      */
     private static void run(Plain p, INDArray... arrays) {
-        int count = p.args().length;
-        dnnl_memory[] mems = new dnnl_memory[count];
-        dnnl_exec_arg_t list = new dnnl_exec_arg_t(count);
-        try {
-            for (int i = 0; i < count; i++) {
-                INDArray a = i < p.inputs() ? HostOp.rowMajorCopy(arrays[i]) : arrays[i];
-                if (!HostOp.rowMajor(a)) {
-                    throw new ND4JIllegalStateException("oneDNN primitive: output array is not row-major");
+        withMemories(p.mds(), arrays, p.inputs(), mems -> {
+            try (dnnl_exec_arg_t list = new dnnl_exec_arg_t(mems.length)) {
+                for (int i = 0; i < mems.length; i++) {
+                    list.position(i).arg(p.args()[i]).memory(mems[i]);
                 }
-                mems[i] = new dnnl_memory();
-                check(dnnl_memory_create(mems[i], p.mds()[i], ENGINE, address(a)), "memory_create");
-                list.position(i).arg(p.args()[i]).memory(mems[i]);
+                dnnl_stream stream = STREAM.get();
+                check(dnnl_primitive_execute(p.primitive(), stream, mems.length, list.position(0)),
+                        "primitive_execute");
+                check(dnnl_stream_wait(stream), "stream_wait");
             }
-            dnnl_stream stream = STREAM.get();
-            check(dnnl_primitive_execute(p.primitive(), stream, count, list.position(0)), "primitive_execute");
-            check(dnnl_stream_wait(stream), "stream_wait");
-        } finally {
-            for (dnnl_memory m : mems) {
-                if (m != null && !m.isNull()) {
-                    dnnl_memory_destroy(m);
-                }
-            }
-            list.close();
-        }
+        });
     }
 
     // ------------------------------------------------------------------ batch normalization
