@@ -46,11 +46,6 @@ public final class BatchNormGrads {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         public int getNumOutputs() {
             return 4;
         }
@@ -102,11 +97,6 @@ public final class BatchNormGrads {
 
         Moments(SameDiff sd, SDVariable dmean, SDVariable dvar, SDVariable mean, SDVariable x) {
             super(sd, dmean, dvar, mean, x);
-        }
-
-        @Override
-        public String opName() {
-            return OP_NAME;
         }
 
         @Override

@@ -38,11 +38,6 @@ public final class BatchedMatMul extends HostOp {
     }
 
     @Override
-    public String opName() {
-        return OP_NAME;
-    }
-
-    @Override
     public int getNumOutputs() {
         return 1;
     }

@@ -231,11 +231,6 @@ public final class BilinearSampling {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         public int getNumOutputs() {
             return 1;
         }
@@ -316,11 +311,6 @@ public final class BilinearSampling {
         Backward(SameDiff sd, SDVariable[] args, int groups) {
             super(sd, args);
             addIArgument(groups, args.length - 4);   // groups, whether a scale is given
-        }
-
-        @Override
-        public String opName() {
-            return OP_NAME;
         }
 
         @Override

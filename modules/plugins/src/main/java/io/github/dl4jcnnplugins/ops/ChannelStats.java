@@ -82,11 +82,6 @@ public final class ChannelStats {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         public int getNumOutputs() {
             return 2;
         }
@@ -139,11 +134,6 @@ public final class ChannelStats {
 
         Sum(SameDiff sd, SDVariable g) {
             super(sd, g);
-        }
-
-        @Override
-        public String opName() {
-            return OP_NAME;
         }
 
         @Override

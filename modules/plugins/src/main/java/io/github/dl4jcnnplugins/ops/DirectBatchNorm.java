@@ -70,11 +70,6 @@ public final class DirectBatchNorm {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         public int getNumOutputs() {
             return 3;
         }
@@ -116,11 +111,6 @@ public final class DirectBatchNorm {
                  SDVariable beta, double eps) {
             super(sd, x, g, mean, var, gamma, beta);
             addTArgument(eps);
-        }
-
-        @Override
-        public String opName() {
-            return OP_NAME;
         }
 
         @Override

@@ -159,11 +159,6 @@ public final class DirectConv {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         protected List<long[]> outputShapes(List<long[]> in) {
             long[] x = in.get(0);
             long[] w = in.get(1);
@@ -212,11 +207,6 @@ public final class DirectConv {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         protected List<long[]> outputShapes(List<long[]> in) {
             return List.of(new long[]{in.get(0)[0], in.get(1)[1] * spec().groups(), inH(), inW()});
         }
@@ -245,11 +235,6 @@ public final class DirectConv {
 
         BackwardWeights(SameDiff sd, SDVariable x, SDVariable g, Conv.Spec spec, long h, long w) {
             super(sd, spec, h, w, x, g);
-        }
-
-        @Override
-        public String opName() {
-            return OP_NAME;
         }
 
         @Override

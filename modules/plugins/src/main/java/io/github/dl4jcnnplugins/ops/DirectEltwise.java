@@ -57,11 +57,6 @@ public final class DirectEltwise {
         }
 
         @Override
-        public String opName() {
-            return OP_NAME;
-        }
-
-        @Override
         public int getNumOutputs() {
             return 1;
         }
@@ -97,11 +92,6 @@ public final class DirectEltwise {
         Backward(SameDiff sd, SDVariable x, SDVariable g, Dnnl.Eltwise f) {
             super(sd, x, g);
             addIArgument(f.ordinal());
-        }
-
-        @Override
-        public String opName() {
-            return OP_NAME;
         }
 
         @Override

@@ -33,9 +33,9 @@ import java.util.function.IntConsumer;
  * and write host memory; on CUDA the composite form of the same computation is used) and
  * {@value #PROPERTY} is not {@code false}. Code that builds such an op keeps a composite form for the other cases.
  *
- * <p>Subclasses have a public no-argument constructor and call {@link #register} for their name: SameDiff copies every
- * op through its FlatBuffers form when it builds the gradient function and re-creates it by name. Integer arguments
- * survive that copy; named properties do not exist here.
+ * <p>Subclasses have a public no-argument constructor and call {@link #register} for their name (which is then their
+ * {@link #opName()}): SameDiff copies every op through its FlatBuffers form when it builds the gradient function and
+ * re-creates it by name. Integer arguments survive that copy; named properties do not exist here.
  */
 public abstract class HostOp extends DynamicCustomOp {
     /** System property: {@code false} builds the composite forms instead of host ops. */
@@ -54,9 +54,22 @@ public abstract class HostOp extends DynamicCustomOp {
         super(null, sd, args, false);
     }
 
-    /** Makes SameDiff re-create {@code prototype}'s class for ops named {@code name}. */
+    /** Op names by class, as {@link #register}ed: {@link #opName()} reads them. */
+    private static final Map<Class<?>, String> NAMES = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Makes SameDiff re-create {@code prototype}'s class for ops named {@code name}, and makes {@code name} the
+     * {@link #opName()} of that class.
+     */
     protected static void register(String name, HostOp prototype) {
+        NAMES.put(prototype.getClass(), name);
         ImportClassMapping.getOpNameMapping().putIfAbsent(name, prototype);
+    }
+
+    /** The name this class was {@link #register}ed under (every subclass registers in its static initialiser). */
+    @Override
+    public String opName() {
+        return NAMES.get(getClass());
     }
 
     /** Set while the gradient function of a plug-in graph is being built (see {@link #differentiate}). */
