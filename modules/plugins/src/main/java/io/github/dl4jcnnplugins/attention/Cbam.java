@@ -5,8 +5,7 @@ import io.github.dl4jcnnplugins.base.PluginContext;
 import io.github.dl4jcnnplugins.base.PluginLayer;
 import io.github.dl4jcnnplugins.ops.ChannelGate;
 import io.github.dl4jcnnplugins.ops.Conv;
-import io.github.dl4jcnnplugins.ops.Max;
-import io.github.dl4jcnnplugins.ops.Mean;
+import io.github.dl4jcnnplugins.ops.MeanMax;
 import io.github.dl4jcnnplugins.ops.Mul;
 import io.github.dl4jcnnplugins.ops.Relu;
 import io.github.dl4jcnnplugins.ops.Shapes;
@@ -102,11 +101,13 @@ public class Cbam extends PluginLayer {
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         SameDiff sd = ctx.sd();
-        SDVariable avg = sharedMlp(sd, Mean.spatial(sd, x), p);
-        SDVariable max = sharedMlp(sd, Max.spatial(sd, x), p);
+        SDVariable[] overPixels = MeanMax.spatial(sd, x);                                             // [N, C] x 2
+        SDVariable avg = sharedMlp(sd, overPixels[0], p);
+        SDVariable max = sharedMlp(sd, overPixels[1], p);
         SDVariable refined = ChannelGate.apply(sd, x, sd.nn().sigmoid(avg.add(max)), nIn);
 
-        SDVariable pooled = sd.concat(1, Mean.along(sd, refined, 1), Max.along(sd, refined, 1));          // [N, 2, H, W]
+        SDVariable[] overChannels = MeanMax.along(sd, refined, 1);                                     // [N, 1, H, W] x 2
+        SDVariable pooled = sd.concat(1, overChannels[0], overChannels[1]);                             // [N, 2, H, W]
         SDVariable logits = Conv.conv2d(sd, pooled, p.get(SA_CONV_WEIGHT), null, 2, 1,
                 Conv.Spec.of(spatialKernel, 1, spatialKernel / 2));
         return Mul.of(sd, refined, sd.nn().sigmoid(logits), 1);

@@ -4,6 +4,7 @@ import io.github.dl4jcnnplugins.ops.BilinearSampling;
 import io.github.dl4jcnnplugins.ops.DirectBatchNorm;
 import io.github.dl4jcnnplugins.ops.DirectConv;
 import io.github.dl4jcnnplugins.ops.HostOp;
+import io.github.dl4jcnnplugins.ops.MeanMax;
 import org.nd4j.autodiff.functions.DifferentialFunction;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.config.ExecutionResult;
@@ -64,7 +65,8 @@ final class ForwardReuse {
     /** Native op names whose outputs are recorded: the ops that cost more to run again than to copy. */
     private static final Set<String> COSTLY = Set.of("conv2d", "depthwise_conv2d", "deconv2d", "conv1d", "conv3dnew",
             "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather", "dl4jcnnplugins_matmul",
-            BilinearSampling.Forward.OP_NAME, DirectConv.Forward.OP_NAME, DirectBatchNorm.Forward.OP_NAME);
+            BilinearSampling.Forward.OP_NAME, DirectConv.Forward.OP_NAME, DirectBatchNorm.Forward.OP_NAME,
+            MeanMax.Forward.OP_NAME);
 
     /**
      * Other ops are recorded when their outputs are at most 1/{@value} the size of their inputs (reductions: a global

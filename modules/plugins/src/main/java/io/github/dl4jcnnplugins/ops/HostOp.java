@@ -196,6 +196,19 @@ public abstract class HostOp extends DynamicCustomOp {
         /** Copies {@code src[off, off + len)} to elements {@code [to, to + len)}. */
         public abstract void set(int to, double[] src, int off, int len);
 
+        /**
+         * Copies elements {@code [from, from + len)} of a float array to {@code dst[off...]} without conversion (for
+         * float-only kernels; a double array throws).
+         */
+        public void get(int from, float[] dst, int off, int len) {
+            throw new ND4JIllegalStateException("host op: float access to a " + getClass().getSimpleName() + " array");
+        }
+
+        /** Copies {@code src[off, off + len)} to elements {@code [to, to + len)} of a float array (as above). */
+        public void set(int to, float[] src, int off, int len) {
+            throw new ND4JIllegalStateException("host op: float access to a " + getClass().getSimpleName() + " array");
+        }
+
         /** All elements. */
         public double[] all(int length) {
             double[] d = new double[length];
@@ -279,6 +292,16 @@ public abstract class HostOp extends DynamicCustomOp {
                 f[i] = (float) src[off + i];
             }
             b.put(base + to, f, 0, len);
+        }
+
+        @Override
+        public void get(int from, float[] dst, int off, int len) {
+            b.get(base + from, dst, off, len);
+        }
+
+        @Override
+        public void set(int to, float[] src, int off, int len) {
+            b.put(base + to, src, off, len);
         }
     }
 
