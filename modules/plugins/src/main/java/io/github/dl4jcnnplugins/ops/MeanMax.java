@@ -30,8 +30,6 @@ public final class MeanMax {
     private MeanMax() {
     }
 
-    /** Elements per block a kernel works on at a time (fits the first-level cache with its companions). */
-    private static final int BLOCK = 2048;
     /** Positions are kept as float values, exact below this. */
     private static final long MAX_REDUCED = 1L << 24;
 
@@ -45,14 +43,8 @@ public final class MeanMax {
 
     /** {@code {mean, max}} of {@code x} over {@code dims} (ascending, contiguous), which are kept with size 1. */
     public static SDVariable[] along(SameDiff sd, SDVariable x, int... dims) {
-        for (int i = 1; i < dims.length; i++) {
-            if (dims[i] != dims[i - 1] + 1) {
-                throw new IllegalArgumentException("MeanMax: dimensions must be ascending and contiguous, got "
-                        + Arrays.toString(dims));
-            }
-        }
         if (applies(sd, x.dataType())) {
-            return pair(new Forward(sd, x, true, dims));
+            return pair(new Forward(sd, x, true, Slices.requireContiguous("MeanMax", dims)));
         }
         return new SDVariable[] {Mean.along(sd, x, dims), Max.along(sd, x, dims)};
     }
@@ -66,45 +58,15 @@ public final class MeanMax {
         return new SDVariable[] {o[0], o[1]};
     }
 
-    /**
-     * {@code x} seen as {@code [a, r, b]}: {@code r} the product of the reduced sizes, {@code a} and {@code b} of the
-     * sizes before and after them.
-     */
-    private record Layout(int a, int r, int b) {
-        static Layout of(long[] shape, int[] dims) {
-            long a = 1;
-            long r = 1;
-            long b = 1;
-            for (int d = 0; d < shape.length; d++) {
-                if (d < dims[0]) {
-                    a *= shape[d];
-                } else if (d <= dims[dims.length - 1]) {
-                    r *= shape[d];
-                } else {
-                    b *= shape[d];
-                }
-            }
-            if (r >= MAX_REDUCED || r < 1) {
-                throw new ND4JIllegalStateException("MeanMax: " + r + " elements per reduced slice of "
-                        + Arrays.toString(shape) + " (the float host route takes 1 to 2^24 - 1; "
-                        + HostOp.PROPERTY + "=false takes any)");
-            }
-            return new Layout(Math.toIntExact(a), Math.toIntExact(r), Math.toIntExact(b));
+    /** {@code x}'s shape seen along the reduced dimensions; positions are floats, exact below 2^24. */
+    private static Slices slices(long[] shape, long[] iArgs) {
+        Slices l = Slices.of(shape, dims(iArgs));
+        if (l.r() >= MAX_REDUCED) {
+            throw new ND4JIllegalStateException("MeanMax: " + l.r() + " elements per reduced slice of "
+                    + Arrays.toString(shape) + " (the float host route takes at most 2^24 - 1; "
+                    + HostOp.PROPERTY + "=false takes any)");
         }
-
-        /** Tasks: one per slice when the reduced elements are contiguous ({@code b = 1}), else per block of b. */
-        int tasks() {
-            return b == 1 ? a : a * blocks();
-        }
-
-        int blocks() {
-            return (b + BLOCK - 1) / BLOCK;
-        }
-
-        /** Columns per block: b split evenly (3136 = 2 x 1568, not 2048 + 1088: the tasks are shared out in turn). */
-        int blockSize() {
-            return (b + blocks() - 1) / blocks();
-        }
+        return l;
     }
 
     /** Integer arguments: keepDims (0/1), then the reduced dimensions. */
@@ -154,23 +116,18 @@ public final class MeanMax {
 
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
-            Layout l = Layout.of(in.get(0).shape(), dims(iArgs()));
+            Slices l = slices(in.get(0).shape(), iArgs());
             Host x = Host.of(in.get(0), false);
             Host mean = Host.of(out.get(0), true);
             Host max = Host.of(out.get(1), true);
             Host pos = Host.of(out.get(2), true);
-            HostOp.parallelFor(l.tasks(), t -> {
-                if (l.b() == 1) {
-                    slice(l, t, x, mean, max, pos);
-                } else {
-                    columns(l, t / l.blocks(), t % l.blocks() * l.blockSize(), x, mean, max, pos);
-                }
-            });
+            l.run(i -> slice(l, i, x, mean, max, pos),
+                    (i, from, n) -> columns(l, i, from, n, x, mean, max, pos));
         }
 
         /** Slice {@code i} of {@code l.r()} contiguous elements. */
-        private static void slice(Layout l, int i, Host x, Host mean, Host max, Host pos) {
-            float[] v = new float[Math.min(BLOCK, l.r())];
+        private static void slice(Slices l, int i, Host x, Host mean, Host max, Host pos) {
+            float[] v = new float[Math.min(Slices.BLOCK, l.r())];
             double s0 = 0;
             double s1 = 0;
             double s2 = 0;
@@ -213,20 +170,18 @@ public final class MeanMax {
             pos.set(i, new float[] {k}, 0, 1);
         }
 
-        /** Columns {@code [from, from + BLOCK)} of slice {@code i}, its reduced elements {@code l.b()} apart. */
-        private static void columns(Layout l, int i, int from, Host x, Host mean, Host max, Host pos) {
-            int n = Math.min(l.blockSize(), l.b() - from);
+        /** Columns {@code [from, from + n)} of slice {@code i}, its reduced elements {@code l.b()} apart. */
+        private static void columns(Slices l, int i, int from, int n, Host x, Host mean, Host max, Host pos) {
             float[] v = new float[n];
             double[] s = new double[n];
             float[] m = new float[n];
             float[] k = new float[n];
-            long base = (long) i * l.r() * l.b() + from;
-            x.get(Math.toIntExact(base), m, 0, n);
+            x.get(l.index(i, 0, from), m, 0, n);
             for (int j = 0; j < n; j++) {
                 s[j] = m[j];
             }
             for (int r = 1; r < l.r(); r++) {
-                x.get(Math.toIntExact(base + (long) r * l.b()), v, 0, n);
+                x.get(l.index(i, r, from), v, 0, n);
                 for (int j = 0; j < n; j++) {
                     s[j] += v[j];
                 }
@@ -240,7 +195,7 @@ public final class MeanMax {
             for (int j = 0; j < n; j++) {
                 v[j] = (float) (s[j] / l.r());
                 if (s[j] != s[j]) {   // as in slice()
-                    int nan = firstNaN(x, Math.toIntExact(base + j), l.b(), l.r());
+                    int nan = firstNaN(x, l.index(i, 0, from + j), l.b(), l.r());
                     if (nan >= 0) {
                         m[j] = Float.NaN;
                         k[j] = nan;
@@ -303,7 +258,7 @@ public final class MeanMax {
 
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
-            Layout l = Layout.of(in.get(0).shape(), dims(iArgs()));
+            Slices l = slices(in.get(0).shape(), iArgs());
             int reduced = l.a() * l.b();
             float[] gMean = new float[reduced];
             float[] gMax = new float[reduced];
@@ -317,17 +272,12 @@ public final class MeanMax {
                 pos[j] = (int) posf[j];
             }
             Host dx = Host.of(out.get(0), true);
-            HostOp.parallelFor(l.tasks(), t -> {
-                if (l.b() == 1) {
-                    slice(l, t, gMean[t], gMax[t], pos[t], dx);
-                } else {
-                    columns(l, t / l.blocks(), t % l.blocks() * l.blockSize(), gMean, gMax, pos, dx);
-                }
-            });
+            l.run(i -> slice(l, i, gMean[i], gMax[i], pos[i], dx),
+                    (i, from, n) -> columns(l, i, from, n, gMean, gMax, pos, dx));
         }
 
-        private static void slice(Layout l, int i, float gMean, float gMax, int k, Host dx) {
-            float[] v = new float[Math.min(BLOCK, l.r())];
+        private static void slice(Slices l, int i, float gMean, float gMax, int k, Host dx) {
+            float[] v = new float[Math.min(Slices.BLOCK, l.r())];
             for (int from = 0; from < l.r(); from += v.length) {
                 int n = Math.min(v.length, l.r() - from);
                 Arrays.fill(v, 0, n, gMean);
@@ -338,16 +288,15 @@ public final class MeanMax {
             }
         }
 
-        private static void columns(Layout l, int i, int from, float[] gMean, float[] gMax, int[] pos, Host dx) {
-            int n = Math.min(l.blockSize(), l.b() - from);
+        private static void columns(Slices l, int i, int from, int n, float[] gMean, float[] gMax, int[] pos,
+                                    Host dx) {
             int o = i * l.b() + from;
             float[] v = new float[n];
-            long base = (long) i * l.r() * l.b() + from;
             for (int r = 0; r < l.r(); r++) {
                 for (int j = 0; j < n; j++) {
                     v[j] = pos[o + j] == r ? gMean[o + j] + gMax[o + j] : gMean[o + j];
                 }
-                dx.set(Math.toIntExact(base + (long) r * l.b()), v, 0, n);
+                dx.set(l.index(i, r, from), v, 0, n);
             }
         }
 
