@@ -16,18 +16,35 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The host-op sampler ({@link BilinearSampling}) against the composite form it replaces in plug-in graphs on the CPU
  * backend (outputs, the gradients of coordinates, scale and image, in double), and through DL4J's gradient check:
  * points inside, on the border and outside the image, with and without scale, one and two groups, one image (the
- * channels then split between threads) and several.
+ * channels then split between threads) and several; each with the image held planar and channels last.
  */
 class BilinearSamplingTest {
-    record Case(int groups, boolean scaled, long n) {
+    record Case(int groups, boolean scaled, long n, BilinearSampling.ImageLayout layout) {
         @Override
         public String toString() {
-            return "groups " + groups + (scaled ? ", scaled" : "") + ", N " + n;
+            return "groups " + groups + (scaled ? ", scaled" : "") + ", N " + n + ", " + layout;
         }
     }
 
+    /** Each geometry with the image held planar and channels last (AUTO picks by the channel count). */
     static List<Case> cases() {
-        return List.of(new Case(1, false, 3), new Case(2, true, 2), new Case(1, true, 1), new Case(2, false, 1));
+        List<Case> cases = new java.util.ArrayList<>();
+        for (BilinearSampling.ImageLayout layout : List.of(BilinearSampling.ImageLayout.PLANAR,
+                BilinearSampling.ImageLayout.CHANNELS_LAST)) {
+            cases.addAll(List.of(new Case(1, false, 3, layout), new Case(2, true, 2, layout),
+                    new Case(1, true, 1, layout), new Case(2, false, 1, layout)));
+        }
+        return cases;
+    }
+
+    /** Runs {@code action} with the sampler's image layout set to the case's. */
+    private static <T> T withLayout(Case c, java.util.function.Supplier<T> action) {
+        BilinearSampling.LAYOUT.set(c.layout());
+        try {
+            return action.get();
+        } finally {
+            BilinearSampling.LAYOUT.set(BilinearSampling.ImageLayout.AUTO);
+        }
     }
 
     private static final long C = 4, H = 5, W = 6, P = 14;
@@ -58,7 +75,7 @@ class BilinearSamplingTest {
     @ParameterizedTest
     @MethodSource("cases")
     void hostOpMatchesTheCompositeForm(Case c) {
-        Map<String, INDArray> host = run(c, "true");
+        Map<String, INDArray> host = withLayout(c, () -> run(c, "true"));
         Map<String, INDArray> composite = run(c, "false");
         PluginHarness.assertAllClose(composite, host, 1e-12);
     }
@@ -76,18 +93,18 @@ class BilinearSamplingTest {
     @ParameterizedTest
     @MethodSource("cases")
     void gradientsCheck(Case c) {
-        PluginHarness.withSystemProperty(HostOp.PROPERTY, "true", () -> {
+        withLayout(c, () -> PluginHarness.withSystemProperty(HostOp.PROPERTY, "true", () -> {
             PluginHarness.assertGradientsCheck(() -> layer(c), new long[]{c.n(), C, H, W},
                     BilinearSamplingTest::positions);
             return null;
-        });
+        }));
     }
 
     /** Float inputs run the same kernel (reading and writing float): agrees with the double result to float precision. */
     @ParameterizedTest
     @MethodSource("cases")
     void floatAgreesWithDouble(Case c) {
-        PluginHarness.withSystemProperty(HostOp.PROPERTY, "true", () -> {
+        withLayout(c, () -> PluginHarness.withSystemProperty(HostOp.PROPERTY, "true", () -> {
             long[] shape = {c.n(), C, H, W};
             ComputationGraph net = PluginHarness.checkNetwork(layer(c), shape, 42);
             positions(net.getLayer("plugin").paramTable());
@@ -98,6 +115,6 @@ class BilinearSamplingTest {
             double err = PluginHarness.relativeError(expected, actual.castTo(expected.dataType()));
             assertTrue(err < 1e-6, "float vs double: " + err);
             return null;
-        });
+        }));
     }
 }
