@@ -1,15 +1,13 @@
 package io.github.dl4jcnnplugins.ops;
 
-import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
-import io.github.dl4jcnnplugins.base.PluginLayer;
+import io.github.dl4jcnnplugins.testing.ShapeKeepingLayer;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.linalg.activations.Activation;
 
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -19,7 +17,7 @@ import java.util.Map;
 @Data
 @EqualsAndHashCode(callSuper = true)
 @NoArgsConstructor
-public class ActivationLayer extends PluginLayer {
+public class ActivationLayer extends ShapeKeepingLayer {
     private Activation activation;
     private double scale;
 
@@ -29,22 +27,8 @@ public class ActivationLayer extends PluginLayer {
     }
 
     @Override
-    public List<ParamSpec> paramSpecs() {
-        return List.of();
-    }
-
-    @Override
-    public long[] outputShape(long channels, long h, long w) {
-        return new long[]{channels, h, w};
-    }
-
-    @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         return ConvBnAct.activate(ctx.sd(), x.mul(scale), activation);
-    }
-
-    @Override
-    public void validate() {
     }
 
     @Override

@@ -1,15 +1,13 @@
 package io.github.dl4jcnnplugins.ops;
 
-import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
-import io.github.dl4jcnnplugins.base.PluginLayer;
+import io.github.dl4jcnnplugins.testing.ShapeKeepingLayer;
 import lombok.Data;
 import lombok.EqualsAndHashCode;
 import lombok.NoArgsConstructor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -19,21 +17,11 @@ import java.util.Map;
 @Data
 @EqualsAndHashCode(callSuper = true)
 @NoArgsConstructor
-public class PoolGateLayer extends PluginLayer {
+public class PoolGateLayer extends ShapeKeepingLayer {
     private boolean overChannels;
 
     PoolGateLayer(boolean overChannels) {
         this.overChannels = overChannels;
-    }
-
-    @Override
-    public List<ParamSpec> paramSpecs() {
-        return List.of();
-    }
-
-    @Override
-    public long[] outputShape(long channels, long h, long w) {
-        return new long[]{channels, h, w};
     }
 
     @Override
@@ -45,10 +33,6 @@ public class PoolGateLayer extends PluginLayer {
         }
         SDVariable[] s = MeanMax.spatial(sd, x);                                        // [N, C]
         return ChannelGate.apply(sd, x, sd.nn().sigmoid(s[0].add(s[1].mul(2))), nIn);
-    }
-
-    @Override
-    public void validate() {
     }
 
     @Override
