@@ -158,6 +158,11 @@ public final class BilinearSampler {
      * @return the sampling grid {@code [N, outH, outW, 2]} holding {@code (x_s, y_s)} in {@code [-1, 1]} units
      */
     public static SDVariable affineGrid(SameDiff sd, SDVariable theta, long outH, long outW, boolean alignCorners) {
+        return affineSources(sd, theta, outH, outW, alignCorners).permute(0, 2, 1).reshape(-1, outH, outW, 2);
+    }
+
+    /** {@code theta @ [x_t, y_t, 1]} per output pixel: {@code [N, 2, outH * outW]}, rows {@code x_s, y_s}. */
+    private static SDVariable affineSources(SameDiff sd, SDVariable theta, long outH, long outW, boolean alignCorners) {
         double[][] base = new double[3][(int) (outH * outW)];                  // rows x_t, y_t, 1
         for (int i = 0; i < outH; i++) {
             for (int j = 0; j < outW; j++) {
@@ -169,7 +174,36 @@ public final class BilinearSampler {
         }
         INDArray b = Nd4j.createFromArray(base).castTo(theta.dataType());
         SDVariable st = MatMul.of(sd, theta.reshape(-1, 3), sd.constant(b));  // [N*2, P]: rows x_s, y_s per sample
-        return st.reshape(-1, 2, outH * outW).permute(0, 2, 1).reshape(-1, outH, outW, 2);
+        return st.reshape(-1, 2, outH * outW);
+    }
+
+    /**
+     * {@link #gridSample} of {@link #affineGrid}: the spatial transformer's sampler, the same values and gradients.
+     * Where {@link #gridSample} would use the host op, the grid goes to it without the {@code [N, outH, outW, 2]}
+     * layout in between: the pixel coordinates are the product above times {@code (W/2, H/2)} plus a shift (the
+     * unnormalisation, {@link #unnormalise}, as one scale and one shift for both axes), then two slices; about half
+     * the ops of the two calls, forward and backward.
+     */
+    public static SDVariable affineSample(SameDiff sd, SDVariable x, long channels, long height, long width,
+                                          SDVariable theta, long outH, long outW, boolean alignCorners) {
+        Sampling sampling = defaultSampling();
+        if (!HostOp.usableIn(sd, x.dataType()) || sampling == Sampling.SEPARABLE) {
+            return gridSample(sd, x, channels, height, width, affineGrid(sd, theta, outH, outW, alignCorners), outH,
+                    outW, alignCorners, sampling);
+        }
+        long p = outH * outW;
+        DataType dt = x.dataType();
+        double sx = alignCorners ? (width - 1) / 2.0 : width / 2.0;
+        double sy = alignCorners ? (height - 1) / 2.0 : height / 2.0;
+        INDArray scale = Nd4j.createFromArray(sx, sy).castTo(dt).reshape(1, 2, 1);
+        INDArray shift = Nd4j.createFromArray(alignCorners ? sx : sx - 0.5, alignCorners ? sy : sy - 0.5).castTo(dt)
+                .reshape(1, 2, 1);
+        SDVariable pixels = Mul.of(sd, affineSources(sd, theta, outH, outW, alignCorners), sd.constant(scale), 0, 2)
+                .add(sd.constant(shift));                                       // [N, 2, P]: px, py
+        SDVariable px = pixels.get(SDIndex.all(), SDIndex.interval(0, 1), SDIndex.all());
+        SDVariable py = pixels.get(SDIndex.all(), SDIndex.interval(1, 2), SDIndex.all());
+        return sampleChannelsLast(sd, x, channels, height, width, 1, p, py, px, null)
+                .reshape(-1, p, channels).permute(0, 2, 1).reshape(-1, channels, outH, outW);
     }
 
     /** How {@link #gridSample} computes the bilinear interpolation; both give the same values and gradients. */

@@ -35,8 +35,9 @@ import java.util.Map;
  * </pre>
  * {@code fc2} starts at weight 0 and bias {@code [1, 0, 0, 0, 1, 0]}: a fresh layer is the identity transform
  * (with {@code outH, outW = H, W} it returns its input). The grid formulas are in {@link BilinearSampler#affineGrid}
- * and {@link BilinearSampler#gridSample}; use those two directly to drive the sampler with your own localisation
- * network (any SameDiff expression giving {@code theta [N, 2, 3]}).
+ * and {@link BilinearSampler#gridSample}; use those two (or {@link BilinearSampler#affineSample}, both in one call,
+ * which this layer uses) directly to drive the sampler with your own localisation network (any SameDiff expression
+ * giving {@code theta [N, 2, 3]}).
  *
  * <p>Input {@code [N, C, height, width]}: the input size is fixed by the localisation net's dense layer
  * ({@code height}/{@code width} come from the network's input type, like {@code nIn}; set them on the builder only
@@ -178,8 +179,7 @@ public class SpatialTransformer extends PluginLayer {
         SDVariable theta = theta(sd, x, p);
         long oh = resolvedOutHeight(s[2]);
         long ow = resolvedOutWidth(s[3]);
-        SDVariable grid = BilinearSampler.affineGrid(sd, theta, oh, ow, alignCorners);
-        return BilinearSampler.gridSample(sd, x, nIn, s[2], s[3], grid, oh, ow, alignCorners);
+        return BilinearSampler.affineSample(sd, x, nIn, s[2], s[3], theta, oh, ow, alignCorners);
     }
 
     /** The localisation net: {@code theta [N, 2, 3]} for {@code x}. */
