@@ -191,19 +191,17 @@ public final class BilinearSampler {
             return gridSample(sd, x, channels, height, width, affineGrid(sd, theta, outH, outW, alignCorners), outH,
                     outW, alignCorners, sampling);
         }
-        long p = outH * outW;
         DataType dt = x.dataType();
-        double sx = alignCorners ? (width - 1) / 2.0 : width / 2.0;
-        double sy = alignCorners ? (height - 1) / 2.0 : height / 2.0;
+        double sx = pixelScale(width, alignCorners);
+        double sy = pixelScale(height, alignCorners);
+        double half = alignCorners ? 0.0 : 0.5;
         INDArray scale = Nd4j.createFromArray(sx, sy).castTo(dt).reshape(1, 2, 1);
-        INDArray shift = Nd4j.createFromArray(alignCorners ? sx : sx - 0.5, alignCorners ? sy : sy - 0.5).castTo(dt)
-                .reshape(1, 2, 1);
+        INDArray shift = Nd4j.createFromArray(sx - half, sy - half).castTo(dt).reshape(1, 2, 1);
         SDVariable pixels = Mul.of(sd, affineSources(sd, theta, outH, outW, alignCorners), sd.constant(scale), 0, 2)
                 .add(sd.constant(shift));                                       // [N, 2, P]: px, py
         SDVariable px = pixels.get(SDIndex.all(), SDIndex.interval(0, 1), SDIndex.all());
         SDVariable py = pixels.get(SDIndex.all(), SDIndex.interval(1, 2), SDIndex.all());
-        return sampleChannelsLast(sd, x, channels, height, width, 1, p, py, px, null)
-                .reshape(-1, p, channels).permute(0, 2, 1).reshape(-1, channels, outH, outW);
+        return sample(sd, x, channels, height, width, outH * outW, py, px).reshape(-1, channels, outH, outW);
     }
 
     /** How {@link #gridSample} computes the bilinear interpolation; both give the same values and gradients. */
@@ -336,7 +334,13 @@ public final class BilinearSampler {
      * {@code (v + 1) * (size - 1) / 2} (true).
      */
     public static SDVariable unnormalise(SDVariable v, long size, boolean alignCorners) {
-        return alignCorners ? v.add(1.0).mul((size - 1) / 2.0) : v.add(1.0).mul(size / 2.0).sub(0.5);
+        SDVariable scaled = v.add(1.0).mul(pixelScale(size, alignCorners));
+        return alignCorners ? scaled : scaled.sub(0.5);
+    }
+
+    /** Pixels per normalised unit: {@code (size - 1) / 2} with alignCorners, else {@code size / 2}. */
+    private static double pixelScale(long size, boolean alignCorners) {
+        return alignCorners ? (size - 1) / 2.0 : size / 2.0;
     }
 
     /** Normalised position of pixel {@code i} of {@code n} (PyTorch's {@code linspace_from_neg_one}). */

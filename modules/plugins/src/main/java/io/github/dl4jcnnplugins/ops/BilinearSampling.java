@@ -71,6 +71,11 @@ public final class BilinearSampling {
             return chunk * cg() / chunks;
         }
 
+        /** Flat index of the first element of {@code task}'s channels of its image. */
+        int planesStart(Task task) {
+            return (task.n() * c + task.first()) * h * w;
+        }
+
         /** Task {@code t}: image and group {@code ng = n * G + g}, channel range {@code chunk}. */
         Task task(int t) {
             int chunk = t % chunks;
@@ -176,40 +181,25 @@ public final class BilinearSampling {
 
     /** The task's channels of its image: planes {@code [cc, H * W]}, or channels last {@code [H * W, cc]}. */
     private static double[] image(HostOp.Host x, Layout l, Task task, boolean planar) {
-        if (!planar) {
-            return channelsLast(x, l, task.n(), task.first(), task.cc());
-        }
         int hw = l.h * l.w;
         double[] planes = new double[task.cc() * hw];
-        x.get((task.n() * l.c + task.first()) * hw, planes, 0, planes.length);
-        return planes;
+        x.get(l.planesStart(task), planes, 0, planes.length);
+        if (planar) {
+            return planes;
+        }
+        double[] xs = new double[planes.length];
+        transpose(planes, task.cc(), hw, xs);
+        return xs;
     }
 
     /** Writes a task's image gradient ({@link #image}'s layout) to its channels of {@code target}. */
     private static void writeImage(double[] gx, HostOp.Host target, Layout l, Task task, boolean planar) {
-        if (planar) {
-            target.set((task.n() * l.c + task.first()) * l.h * l.w, gx, 0, gx.length);
-        } else {
-            writeChannelsFirst(gx, target, l, task.n(), task.first(), task.cc());
+        double[] planes = gx;
+        if (!planar) {
+            planes = new double[gx.length];
+            transpose(gx, l.h * l.w, task.cc(), planes);
         }
-    }
-
-    /** Channels {@code [c0, c0 + cc)} of image {@code n} of {@code x}, channels last: {@code [H * W * cc]}. */
-    private static double[] channelsLast(HostOp.Host x, Layout l, int n, int c0, int cc) {
-        int hw = l.h * l.w;
-        double[] planes = new double[cc * hw];
-        x.get((n * l.c + c0) * hw, planes, 0, cc * hw);
-        double[] xs = new double[hw * cc];
-        transpose(planes, cc, hw, xs);
-        return xs;
-    }
-
-    /** Writes a channels-last {@code [H * W * cc]} block back as channels {@code [c0, c0 + cc)} of image {@code n}. */
-    private static void writeChannelsFirst(double[] xs, HostOp.Host target, Layout l, int n, int c0, int cc) {
-        int hw = l.h * l.w;
-        double[] planes = new double[cc * hw];
-        transpose(xs, hw, cc, planes);
-        target.set((n * l.c + c0) * hw, planes, 0, cc * hw);
+        target.set(l.planesStart(task), planes, 0, planes.length);
     }
 
     /** Rows {@code [first, first + rows)} of {@code [*, cg]}, columns {@code [c0, c0 + cc)}, into {@code d} as {@code [rows, cc]}. */

@@ -4,9 +4,9 @@ import java.util.Arrays;
 import java.util.function.IntConsumer;
 
 /**
- * A row-major array seen as {@code [a, r, b]} for a host kernel that works along contiguous dimensions (reduces
- * over them, or broadcasts along them): {@code r} is the product of those dimensions' sizes, {@code a} and {@code b} of
- * the sizes before and after them. Over the pixels of NCHW {@code (2, 3)}: {@code [N*C, H*W, 1]}; over the channels
+ * A row-major array seen as {@code [a, r, b]} for a host kernel that reduces over contiguous dimensions
+ * ({@link MeanMax}): {@code r} is the product of those dimensions' sizes, {@code a} and {@code b} of the sizes before
+ * and after them. Over the pixels of NCHW {@code (2, 3)}: {@code [N*C, H*W, 1]}; over the channels
  * {@code (1)}: {@code [N, C, H*W]}.
  *
  * <p>{@link #run} shares the work out on the host-op threads: slice by slice when each slice's {@code r} elements are

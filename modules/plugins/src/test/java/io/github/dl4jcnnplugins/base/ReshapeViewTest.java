@@ -1,6 +1,7 @@
 package io.github.dl4jcnnplugins.base;
 
 import io.github.dl4jcnnplugins.testing.PluginHarness;
+import io.github.dl4jcnnplugins.testing.ShapeKeepingLayer;
 import lombok.NoArgsConstructor;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -33,25 +34,11 @@ class ReshapeViewTest {
 
     /** Test plug-in: the output is the input, reshaped to [N, C*H*W] and back (two views). */
     @NoArgsConstructor
-    static class ReshapeThrough extends PluginLayer {
-        @Override
-        public List<ParamSpec> paramSpecs() {
-            return List.of();
-        }
-
-        @Override
-        public long[] outputShape(long channels, long height, long width) {
-            return new long[]{channels, height, width};
-        }
-
+    static class ReshapeThrough extends ShapeKeepingLayer {
         @Override
         public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
             long[] s = ctx.inputShape(0);
             return x.reshape(-1, s[1] * s[2] * s[3]).reshape(-1, s[1], s[2], s[3]);
-        }
-
-        @Override
-        public void validate() {
         }
 
         @Override
