@@ -4,6 +4,7 @@ import io.github.dl4jcnnplugins.base.ParamSpec;
 import io.github.dl4jcnnplugins.base.PluginContext;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.activations.Activation;
 
 import java.util.List;
 import java.util.Map;
@@ -32,7 +33,7 @@ public final class BatchNorm {
      */
     public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, String prefix, long c,
                                    long hw, double momentum, double eps) {
-        return apply(ctx, x, p, List.of(new Part(prefix, c)), hw, momentum, eps);
+        return apply(ctx, x, p, List.of(new Part(prefix, c)), hw, momentum, eps, Activation.IDENTITY);
     }
 
     /**
@@ -40,10 +41,11 @@ public final class BatchNorm {
      * along the channels ({@code x [N, sum of the parts' channels, H, W]}, the parts in order) as one BatchNorm: the
      * statistics and the normalisation are per channel, so this is each module on its own channels, in one pass over
      * {@code x} instead of one per module (and one op sequence instead of one per module). Each module's running
-     * statistics are updated from its channels.
+     * statistics are updated from its channels. Then {@code activation} ({@link ConvBnAct#activate}): a ReLU is
+     * part of the BatchNorm's own kernels where {@link BatchNormRelu} applies.
      */
     public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, List<Part> parts,
-                                   long hw, double momentum, double eps) {
+                                   long hw, double momentum, double eps, Activation activation) {
         SameDiff sd = ctx.sd();
         long c = 0;
         for (Part part : parts) {
@@ -58,13 +60,20 @@ public final class BatchNorm {
                     sd.math().rsqrt(concat(sd, p, parts, ".running_var").reshape(1, c, 1, 1).add(eps)));
             SDVariable shift = beta.reshape(1, c, 1, 1)
                     .sub(Mul.same(sd, concat(sd, p, parts, ".running_mean").reshape(1, c, 1, 1), scale));
-            return Mul.of(sd, x, scale, 0, 2, 3).add(shift);
+            return ConvBnAct.activate(sd, Mul.of(sd, x, scale, 0, 2, 3).add(shift), activation);
+        }
+        if (BatchNormRelu.applies(sd, x.dataType())) {
+            // host kernels, each pass over a channel from the cache, with the ReLU inside (BatchNormRelu)
+            boolean relu = activation == Activation.RELU;
+            SDVariable[] r = BatchNormRelu.train(sd, x, gamma, beta, eps, relu);
+            addRunningStatUpdates(ctx, parts, r[1], r[2], momentum, hw);
+            return relu ? r[0] : ConvBnAct.activate(sd, r[0], activation);
         }
         if (DirectBatchNorm.applies(sd, x.dataType())) {
             // oneDNN's training batch normalization: one kernel forward, one backward (DirectBatchNorm)
             SDVariable[] r = DirectBatchNorm.train(sd, x, gamma, beta, eps);
             addRunningStatUpdates(ctx, parts, r[1], r[2], momentum, hw);
-            return r[0];
+            return ConvBnAct.activate(sd, r[0], activation);
         }
         // The batch moments from one op whose gradient is written out (BatchMoments: no reduce_mean_bp / variance
         // gradient kernels), then the normalisation in one kernel that centres x before scaling (a large mean does
@@ -73,7 +82,8 @@ public final class BatchNorm {
         SDVariable batchMean = moments[0];
         SDVariable batchVar = moments[1];
         addRunningStatUpdates(ctx, parts, batchMean, batchVar, momentum, hw);
-        return BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c), gamma, beta, eps);
+        return ConvBnAct.activate(sd,
+                BatchNormKernel.apply(sd, x, batchMean.reshape(c), batchVar.reshape(c), gamma, beta, eps), activation);
     }
 
     /** Each part's running mean and variance follow its channels of the batch {@code mean} and biased {@code var}. */

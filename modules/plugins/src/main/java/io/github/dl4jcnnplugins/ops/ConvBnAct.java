@@ -92,8 +92,8 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
      */
     public SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, long h, long w) {
         SDVariable y = convolve(ctx.sd(), x, p, h, w);
-        y = BatchNorm.apply(ctx, y, p, bnName, out, outH(h) * outW(w), momentum, eps);
-        return activate(ctx.sd(), y, activation);
+        return BatchNorm.apply(ctx, y, p, List.of(new BatchNorm.Part(bnName, out)), outH(h) * outW(w), momentum, eps,
+                activation);
     }
 
     /** The block's convolution alone. */
@@ -104,9 +104,9 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
     /**
      * Blocks that read the same input {@code x [N, in, h, w]} with the same convolution hyper-parameters, activation
      * and BatchNorm settings (RFB's 1x1 branch heads), computed as one block: the weights concatenated along the output
-     * channels, one convolution, one BatchNorm over all the blocks' channels ({@link BatchNorm#apply(PluginContext,
-     * SDVariable, Map, List, long, double, double)}: per channel, so each block's own), one activation, then each
-     * block's channels sliced out. The same values as the blocks one by one, with one op sequence instead of one per
+     * channels, one convolution, one BatchNorm over all the blocks' channels and the activation
+     * ({@link BatchNorm#apply(PluginContext, SDVariable, Map, List, long, double, double, Activation)}: per channel,
+     * so each block's own), then each block's channels sliced out. The same values as the blocks one by one, with one op sequence instead of one per
      * block and one larger product in place of several small ones.
      *
      * @return each block's output, in order
@@ -131,8 +131,8 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
             total += b.out;
         }
         SDVariable y = Conv.conv2d(sd, x, sd.concat(0, weights), null, first.in, total, first.conv, h, w);
-        y = activate(sd, BatchNorm.apply(ctx, y, p, bnParts(blocks), first.outH(h) * first.outW(w), first.momentum,
-                first.eps), first.activation);
+        y = BatchNorm.apply(ctx, y, p, bnParts(blocks), first.outH(h) * first.outW(w), first.momentum, first.eps,
+                first.activation);
         SDVariable[] outs = new SDVariable[blocks.size()];
         long from = 0;
         for (int i = 0; i < outs.length; i++) {
@@ -165,8 +165,8 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
             ys[i] = b.convolve(ctx.sd(), xs.get(i), p, hs[i], ws[i]);
         }
         SDVariable y = ys.length == 1 ? ys[0] : ctx.sd().concat(1, ys);
-        return activate(ctx.sd(), BatchNorm.apply(ctx, y, p, bnParts(blocks), first.outH(hs[0]) * first.outW(ws[0]),
-                first.momentum, first.eps), first.activation);
+        return BatchNorm.apply(ctx, y, p, bnParts(blocks), first.outH(hs[0]) * first.outW(ws[0]), first.momentum,
+                first.eps, first.activation);
     }
 
     private static List<BatchNorm.Part> bnParts(List<ConvBnAct> blocks) {

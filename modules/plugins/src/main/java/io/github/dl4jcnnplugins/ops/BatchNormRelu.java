@@ -1,0 +1,457 @@
+package io.github.dl4jcnnplugins.ops;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.exception.ND4JIllegalStateException;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The training {@code BatchNorm2d} (batch statistics), optionally followed by a ReLU, as two host ops for float
+ * plug-in graphs on the CPU backend: {@link Forward} {@code (x, gamma, beta) -> (y, mean, var)} and {@link Backward}
+ * {@code (x, dy, mean, var, gamma, beta) -> (dx, dgamma, dbeta)}.
+ *
+ * <p>Why: BatchNorm is memory-bound, and the work is per channel. A task takes one channel (the {@code N} planes of
+ * {@code H x W}) and makes all its passes over that channel before the next one, so every pass after the first
+ * reads the channel from the second-level cache (GhostModule's {@code [8, 128, 56, 56]}: 100 KB per channel): forward
+ * one read of {@code x} from memory and one write of {@code y}, backward one read of {@code x} and {@code dy} and one
+ * write of {@code dx}. The ReLU costs nothing more: forward it is applied as {@code y} is written, backward its
+ * mask is recomputed from {@code x} with the forward's own arithmetic (bit for bit), so {@code y} is not read
+ * again. oneDNN's {@code nchw} kernels ({@link DirectBatchNorm}) and libnd4j's composite take several passes from
+ * memory each (measured in the BENCHMARKS.md notes). With fewer channels than work for every thread, each channel is
+ * split into parts whose partial statistics are combined (Chan et al.'s pairwise update), at the cost of the
+ * cache reuse.
+ *
+ * <p>Semantics are PyTorch's {@code BatchNorm2d} in training: {@code y = (x - mean) * (gamma / sqrt(var + eps)) +
+ * beta} with the batch mean and the biased batch variance over {@code (N, H, W)}, accumulated in double; the gradient
+ * of {@code x} includes the paths through the batch statistics; with the ReLU, {@code max(y, 0)} and PyTorch's
+ * {@code threshold_backward} (the gradient passes where the ReLU's output is not {@code <= 0}, so a NaN passes). The
+ * {@code mean} and {@code var} outputs are for the running-statistics update: they carry no gradient. Float only (the
+ * double-precision parity tests take the portable form); checked against the portable form in float
+ * ({@code BatchNormReluTest}).
+ */
+public final class BatchNormRelu {
+    private BatchNormRelu() {
+    }
+
+    /** System property: {@code false} keeps the other routes ({@link DirectBatchNorm} or the portable form). */
+    public static final String PROPERTY = "dl4jcnnplugins.hostBatchNorm";
+
+    /** Elements a kernel works on at a time (a block of one plane of one channel). */
+    private static final int BLOCK = 2048;
+
+    /** Whether a training BatchNorm on {@code dt} data in {@code sd} takes this route. */
+    static boolean applies(SameDiff sd, DataType dt) {
+        return dt == DataType.FLOAT && !"false".equalsIgnoreCase(System.getProperty(PROPERTY))
+                && HostOp.usableIn(sd, dt);
+    }
+
+    /**
+     * {@code {y, mean, var}} for {@code x [N, C, H, W]}, {@code gamma}, {@code beta} {@code [C]}; {@code y} is
+     * {@code max(BN(x), 0)} when {@code relu}, else {@code BN(x)}.
+     */
+    static SDVariable[] train(SameDiff sd, SDVariable x, SDVariable gamma, SDVariable beta, double eps, boolean relu) {
+        return new Forward(sd, x, gamma, beta, eps, relu).outputVariables();
+    }
+
+    /**
+     * {@code x}'s channels as runs of blocks: channel {@code c} is planes {@code n * C + c} of {@code hw} elements,
+     * each cut into {@code perPlane} even blocks; a task takes {@code parts} consecutive share of one channel's
+     * blocks.
+     */
+    private record Channels(int n, int c, int hw, int perPlane, int size, int parts, float eps, boolean relu) {
+        static Channels of(INDArray x, double eps, long relu) {
+            if (x.rank() != 4) {
+                throw new ND4JIllegalStateException("BatchNormRelu: an [N, C, H, W] array expected, got "
+                        + Arrays.toString(x.shape()));
+            }
+            int n = (int) x.size(0);
+            int c = (int) x.size(1);
+            int hw = Math.toIntExact(x.size(2) * x.size(3));   // Host already limits the whole array to 2^31 - 1
+            int perPlane = Math.max(1, (hw + BLOCK - 1) / BLOCK);
+            int size = (hw + perPlane - 1) / perPlane;
+            // enough tasks for every thread; a channel is split only when there are fewer channels than that
+            int wanted = 4 * HostOp.threads();
+            int parts = c >= wanted ? 1 : Math.min(n * perPlane, (wanted + c - 1) / c);
+            return new Channels(n, c, hw, perPlane, size, parts, (float) eps, relu != 0);
+        }
+
+        /** Elements per channel. */
+        long count() {
+            return (long) n * hw;
+        }
+
+        /** Blocks per channel. */
+        int blocks() {
+            return n * perPlane;
+        }
+
+        /** The first block of part {@code p} of a channel (part {@code parts} is the end). */
+        int partStart(int p) {
+            return (int) ((long) p * blocks() / parts);
+        }
+
+        /** Flat index of block {@code b}'s first element in channel {@code ch}. */
+        int offset(int ch, int b) {
+            return ((b / perPlane) * c + ch) * hw + (b % perPlane) * size;
+        }
+
+        /** Length of block {@code b}. */
+        int length(int b) {
+            return Math.min(size, hw - (b % perPlane) * size);
+        }
+    }
+
+    /** {@code 1 / sqrt(var + eps)} from the stored float variance (forward and backward compute it alike). */
+    private static float invStd(float var, float eps) {
+        return (float) (1.0 / Math.sqrt((double) var + eps));
+    }
+
+    /**
+     * The BatchNorm's output {@code (x - mean) * a + beta}, {@code a = gamma / sqrt(var + eps)}: written once, so
+     * that the backward's ReLU mask is the forward's bit for bit.
+     */
+    private static float normalised(float x, float mean, float a, float beta) {
+        return (x - mean) * a + beta;
+    }
+
+    /**
+     * 1 where the ReLU's output {@code r} is positive, 0 where it is 0, without a branch (a mask of random signs
+     * mispredicts half its branches; the JIT vectorises {@code min} and products): the smallest positive float times
+     * 2^254 exceeds 1.
+     */
+    private static float step(float r) {
+        return Math.min(r * 0x1p127f * 0x1p127f, 1f);
+    }
+
+    /** {@code (x, gamma, beta) -> (y, mean, var)}; integer argument: ReLU (0/1); floating-point: epsilon. */
+    public static final class Forward extends HostOp {
+        public static final String OP_NAME = "dl4jcnnplugins_batchnorm_relu";
+
+        static {
+            register(OP_NAME, new Forward());
+        }
+
+        /** For SameDiff's reflective re-creation only. */
+        public Forward() {
+        }
+
+        Forward(SameDiff sd, SDVariable x, SDVariable gamma, SDVariable beta, double eps, boolean relu) {
+            super(sd, x, gamma, beta);
+            addIArgument(relu ? 1 : 0);
+            addTArgument(eps);
+        }
+
+        @Override
+        public int getNumOutputs() {
+            return 3;
+        }
+
+        @Override
+        protected List<long[]> outputShapes(List<long[]> in) {
+            long[] x = in.get(0);
+            return List.of(x.clone(), new long[]{x[1]}, new long[]{x[1]});
+        }
+
+        @Override
+        public void compute(List<INDArray> in, List<INDArray> out) {
+            Channels l = Channels.of(in.get(0), tArguments.get(0), iArguments.get(0));
+            Host x = Host.of(in.get(0), false);
+            float[] gamma = floats(in.get(1), l.c());
+            float[] beta = floats(in.get(2), l.c());
+            Host y = Host.of(out.get(0), true);
+            float[] mean = new float[l.c()];
+            float[] var = new float[l.c()];
+            if (l.parts() == 1) {
+                HostOp.parallelFor(l.c(), c -> {
+                    double[] m = moments(l, x, c, 0, l.blocks());
+                    store(l, c, m, mean, var);
+                    normalise(l, x, y, c, 0, l.blocks(), mean[c], var[c], gamma[c], beta[c]);
+                });
+            } else {
+                double[][] partial = new double[l.c() * l.parts()][];
+                HostOp.parallelFor(partial.length, t -> partial[t] = moments(l, x, t / l.parts(),
+                        l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1)));
+                for (int c = 0; c < l.c(); c++) {
+                    double[] m = partial[c * l.parts()];
+                    for (int p = 1; p < l.parts(); p++) {
+                        m = combine(m, partial[c * l.parts() + p]);
+                    }
+                    store(l, c, m, mean, var);
+                }
+                HostOp.parallelFor(partial.length, t -> {
+                    int c = t / l.parts();
+                    normalise(l, x, y, c, l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1), mean[c],
+                            var[c], gamma[c], beta[c]);
+                });
+            }
+            Host.of(out.get(1), true).set(0, mean, 0, l.c());
+            Host.of(out.get(2), true).set(0, var, 0, l.c());
+        }
+
+        private static void store(Channels l, int c, double[] m, float[] mean, float[] var) {
+            mean[c] = (float) m[1];
+            var[c] = (float) (m[2] / l.count());
+        }
+
+        /**
+         * {@code {count, mean, sum of squared deviations}} of blocks {@code [from, to)} of channel {@code c}: each
+         * block's own (two passes over the block, in the first-level cache), combined pairwise.
+         */
+        private static double[] moments(Channels l, Host x, int c, int from, int to) {
+            float[] v = new float[l.size()];
+            float[] a = new float[l.size()];
+            float[] b = new float[l.size()];
+            double[] m = {0, 0, 0};
+            for (int blk = from; blk < to; blk++) {
+                int len = l.length(blk);
+                x.get(l.offset(c, blk), v, 0, len);
+                double mb = sum(v, len, a, b) / len;
+                float mf = (float) mb;
+                for (int j = 0; j < len; j++) {
+                    float d = v[j] - mf;
+                    a[j] = d * d;
+                }
+                // deviations from the block's float mean, corrected to its exact mean: sum (v - mb)^2 =
+                // sum (v - mf)^2 - len (mb - mf)^2
+                double sq = sum(a, len, a, b) - len * (mb - mf) * (mb - mf);
+                m = combine(m, new double[]{len, mb, Math.max(sq, 0)});
+            }
+            return m;
+        }
+
+        /** Blocks {@code [from, to)} of channel {@code c} normalised (and rectified) into {@code y}. */
+        private static void normalise(Channels l, Host x, Host y, int c, int from, int to, float mean, float var,
+                                      float gamma, float beta) {
+            float a = gamma * invStd(var, l.eps());
+            float[] v = new float[l.size()];
+            for (int b = from; b < to; b++) {
+                int len = l.length(b);
+                int o = l.offset(c, b);
+                x.get(o, v, 0, len);
+                if (l.relu()) {
+                    for (int j = 0; j < len; j++) {
+                        v[j] = Math.max(normalised(v[j], mean, a, beta), 0f);
+                    }
+                } else {
+                    for (int j = 0; j < len; j++) {
+                        v[j] = normalised(v[j], mean, a, beta);
+                    }
+                }
+                y.set(o, v, 0, len);
+            }
+        }
+
+        @Override
+        public List<SDVariable> doDiff(List<SDVariable> grads) {
+            SDVariable[] o = outputVariables();
+            return List.of(new Backward(sameDiff, arg(0), grads.get(0), o[1], o[2], arg(1), arg(2), tArguments.get(0),
+                    iArguments.get(0)).outputVariables());
+        }
+    }
+
+    /**
+     * The sum of {@code v[0, len)} by halves (pairwise summation: the rounding error grows with the logarithm of
+     * {@code len}; each halving is a loop the JIT vectorises, unlike a running sum), through the scratch arrays
+     * {@code a} and {@code b} ({@code v} may be one of them; it is then overwritten).
+     */
+    private static double sum(float[] v, int len, float[] a, float[] b) {
+        float[] src = v;
+        int n = len;
+        while (n > 32) {
+            float[] dst = src == a ? b : a;
+            int h = n >> 1;
+            int m = n - h;
+            for (int i = 0; i < h; i++) {
+                dst[i] = src[i] + src[i + m];
+            }
+            if (m > h) {
+                dst[h] = src[h];
+            }
+            src = dst;
+            n = m;
+        }
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += src[i];
+        }
+        return s;
+    }
+
+    /**
+     * Chan, Golub and LeVeque's pairwise update of {@code {count, mean, sum of squared deviations}}: exact in
+     * exact arithmetic, without the cancellation of a sum of squares.
+     */
+    private static double[] combine(double[] p, double[] q) {
+        if (p[0] == 0) {
+            return q;
+        }
+        double n = p[0] + q[0];
+        double d = q[1] - p[1];
+        return new double[]{n, p[1] + d * q[0] / n, p[2] + q[2] + d * d * p[0] * q[0] / n};
+    }
+
+    /** {@code (x, dy, mean, var, gamma, beta) -> (dx, dgamma, dbeta)}; arguments as {@link Forward}'s. */
+    public static final class Backward extends HostOp {
+        public static final String OP_NAME = "dl4jcnnplugins_batchnorm_relu_bp";
+
+        static {
+            register(OP_NAME, new Backward());
+        }
+
+        /** For SameDiff's reflective re-creation only. */
+        public Backward() {
+        }
+
+        Backward(SameDiff sd, SDVariable x, SDVariable dy, SDVariable mean, SDVariable var, SDVariable gamma,
+                 SDVariable beta, double eps, long relu) {
+            super(sd, x, dy, mean, var, gamma, beta);
+            addIArgument(relu);
+            addTArgument(eps);
+        }
+
+        @Override
+        public int getNumOutputs() {
+            return 3;
+        }
+
+        @Override
+        protected List<long[]> outputShapes(List<long[]> in) {
+            long[] x = in.get(0);
+            return List.of(x.clone(), new long[]{x[1]}, new long[]{x[1]});
+        }
+
+        @Override
+        public void compute(List<INDArray> in, List<INDArray> out) {
+            Channels l = Channels.of(in.get(0), tArguments.get(0), iArguments.get(0));
+            Host x = Host.of(in.get(0), false);
+            Host dy = Host.of(in.get(1), false);
+            float[] mean = floats(in.get(2), l.c());
+            float[] var = floats(in.get(3), l.c());
+            float[] gamma = floats(in.get(4), l.c());
+            float[] beta = floats(in.get(5), l.c());
+            Host dx = Host.of(out.get(0), true);
+            float[] dGamma = new float[l.c()];
+            float[] dBeta = new float[l.c()];
+            if (l.parts() == 1) {
+                HostOp.parallelFor(l.c(), c -> {
+                    double[] s = sums(l, x, dy, c, 0, l.blocks(), mean[c], var[c], gamma[c], beta[c]);
+                    store(l, c, s, var[c], dGamma, dBeta);
+                    input(l, x, dy, dx, c, 0, l.blocks(), s, mean[c], var[c], gamma[c], beta[c]);
+                });
+            } else {
+                double[][] partial = new double[l.c() * l.parts()][];
+                HostOp.parallelFor(partial.length, t -> {
+                    int c = t / l.parts();
+                    partial[t] = sums(l, x, dy, c, l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1),
+                            mean[c], var[c], gamma[c], beta[c]);
+                });
+                double[][] total = new double[l.c()][];
+                for (int c = 0; c < l.c(); c++) {
+                    double[] s = {0, 0};
+                    for (int p = 0; p < l.parts(); p++) {
+                        s[0] += partial[c * l.parts() + p][0];
+                        s[1] += partial[c * l.parts() + p][1];
+                    }
+                    total[c] = s;
+                    store(l, c, s, var[c], dGamma, dBeta);
+                }
+                HostOp.parallelFor(partial.length, t -> {
+                    int c = t / l.parts();
+                    input(l, x, dy, dx, c, l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1), total[c],
+                            mean[c], var[c], gamma[c], beta[c]);
+                });
+            }
+            Host.of(out.get(1), true).set(0, dGamma, 0, l.c());
+            Host.of(out.get(2), true).set(0, dBeta, 0, l.c());
+        }
+
+        private static void store(Channels l, int c, double[] s, float var, float[] dGamma, float[] dBeta) {
+            dGamma[c] = (float) (s[1] * invStd(var, l.eps()));
+            dBeta[c] = (float) s[0];
+        }
+
+        /**
+         * The gradient that reaches the BatchNorm's output in {@code g} (the ReLU's mask applied to {@code dy}'s
+         * block, recomputed from {@code x}'s block {@code v}).
+         */
+        private static void masked(Channels l, float[] v, float[] g, int len, float mean, float a, float beta) {
+            if (l.relu()) {
+                for (int j = 0; j < len; j++) {
+                    g[j] *= step(Math.max(normalised(v[j], mean, a, beta), 0f));
+                }
+            }
+        }
+
+        /** {@code {sum of g, sum of g * (x - mean)}} over blocks {@code [from, to)} of channel {@code c}. */
+        private static double[] sums(Channels l, Host x, Host dy, int c, int from, int to, float mean, float var,
+                                     float gamma, float beta) {
+            float a = gamma * invStd(var, l.eps());
+            float[] v = new float[l.size()];
+            float[] g = new float[l.size()];
+            double sg0 = 0;
+            double sg1 = 0;
+            double sx0 = 0;
+            double sx1 = 0;
+            for (int b = from; b < to; b++) {
+                int len = l.length(b);
+                int o = l.offset(c, b);
+                x.get(o, v, 0, len);
+                dy.get(o, g, 0, len);
+                masked(l, v, g, len, mean, a, beta);
+                int j = 0;
+                for (; j + 1 < len; j += 2) {   // two partial sums each: no chain of dependent additions
+                    sg0 += g[j];
+                    sg1 += g[j + 1];
+                    sx0 += g[j] * (double) (v[j] - mean);
+                    sx1 += g[j + 1] * (double) (v[j + 1] - mean);
+                }
+                for (; j < len; j++) {
+                    sg0 += g[j];
+                    sx0 += g[j] * (double) (v[j] - mean);
+                }
+            }
+            return new double[]{sg0 + sg1, sx0 + sx1};
+        }
+
+        /**
+         * {@code dx = a * (g - mean(g) - (x - mean) * sum(g * (x - mean)) / (count * (var + eps)))} over blocks
+         * {@code [from, to)} of channel {@code c}, {@code a = gamma / sqrt(var + eps)}.
+         */
+        private static void input(Channels l, Host x, Host dy, Host dx, int c, int from, int to, double[] s,
+                                  float mean, float var, float gamma, float beta) {
+            float inv = invStd(var, l.eps());
+            float a = gamma * inv;
+            float k1 = (float) (s[0] / l.count());
+            float k2 = (float) (s[1] * ((double) inv * inv) / l.count());
+            float[] v = new float[l.size()];
+            float[] g = new float[l.size()];
+            for (int b = from; b < to; b++) {
+                int len = l.length(b);
+                int o = l.offset(c, b);
+                x.get(o, v, 0, len);
+                dy.get(o, g, 0, len);
+                masked(l, v, g, len, mean, a, beta);
+                for (int j = 0; j < len; j++) {
+                    g[j] = a * (g[j] - k1 - (v[j] - mean) * k2);
+                }
+                dx.set(o, g, 0, len);
+            }
+        }
+
+        @Override
+        public List<SDVariable> doDiff(List<SDVariable> grads) {
+            throw new UnsupportedOperationException(OP_NAME + ": second derivatives are not supported");
+        }
+    }
+
+    /** The first {@code n} elements of a float array. */
+    private static float[] floats(INDArray a, int n) {
+        float[] f = new float[n];
+        HostOp.Host.of(a, false).get(0, f, 0, n);
+        return f;
+    }
+}
