@@ -2,7 +2,6 @@ package io.github.dl4jcnnplugins.base;
 
 import io.github.dl4jcnnplugins.ops.BilinearSampling;
 import io.github.dl4jcnnplugins.ops.BatchNormRelu;
-import io.github.dl4jcnnplugins.ops.DirectBatchNorm;
 import io.github.dl4jcnnplugins.ops.DirectConv;
 import io.github.dl4jcnnplugins.ops.HostOp;
 import io.github.dl4jcnnplugins.ops.MeanMax;
@@ -66,7 +65,7 @@ final class ForwardReuse {
     /** Native op names whose outputs are recorded: the ops that cost more to run again than to copy. */
     private static final Set<String> COSTLY = Set.of("conv2d", "depthwise_conv2d", "deconv2d", "conv1d", "conv3dnew",
             "matmul", "mmul", "tensormmul", "batched_gemm", "dl4jcnnplugins_row_gather", "dl4jcnnplugins_matmul",
-            BilinearSampling.Forward.OP_NAME, DirectConv.Forward.OP_NAME, DirectBatchNorm.Forward.OP_NAME,
+            BilinearSampling.Forward.OP_NAME, DirectConv.Forward.OP_NAME,
             MeanMax.Forward.OP_NAME, BatchNormRelu.Forward.OP_NAME);
 
     /**

@@ -69,12 +69,6 @@ public final class BatchNorm {
             addRunningStatUpdates(ctx, parts, r[1], r[2], momentum, hw);
             return relu ? r[0] : ConvBnAct.activate(sd, r[0], activation);
         }
-        if (DirectBatchNorm.applies(sd, x.dataType())) {
-            // oneDNN's training batch normalization: one kernel forward, one backward (DirectBatchNorm)
-            SDVariable[] r = DirectBatchNorm.train(sd, x, gamma, beta, eps);
-            addRunningStatUpdates(ctx, parts, r[1], r[2], momentum, hw);
-            return ConvBnAct.activate(sd, r[0], activation);
-        }
         // The batch moments from one op whose gradient is written out (BatchMoments: no reduce_mean_bp / variance
         // gradient kernels), then the normalisation in one kernel that centres x before scaling (a large mean does
         // not cancel digits in float) and has a written-out gradient (BatchNormKernel).

@@ -60,7 +60,7 @@ public final class DirectConv {
     }
 
     /**
-     * Whether a route of oneDNN called directly (this one, {@link DirectBatchNorm}, {@link DirectEltwise}) may be
+     * Whether a route of oneDNN called directly (this one, {@link DirectEltwise}) may be
      * built for {@code dt} data in {@code sd}: float, a plug-in graph on the CPU backend ({@link HostOp#usableIn}),
      * oneDNN callable ({@link #available()}) and the route's own {@code switchProperty} not {@code false}.
      */

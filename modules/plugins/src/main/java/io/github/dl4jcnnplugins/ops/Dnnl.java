@@ -1,7 +1,6 @@
 package io.github.dl4jcnnplugins.ops;
 
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_batch_normalization_desc_t;
 import org.bytedeco.dnnl.dnnl_convolution_desc_t;
 import org.bytedeco.dnnl.dnnl_eltwise_desc_t;
 import org.bytedeco.dnnl.dnnl_engine;
@@ -25,10 +24,10 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 
 /**
  * The few calls of oneDNN's C API (through JavaCPP's {@code org.bytedeco:dnnl} bindings, the same {@code libdnnl}
- * that ND4J's oneDNN builds load) that {@link DirectConv} and {@link DirectBatchNorm} need: one CPU engine, a stream
+ * that ND4J's oneDNN builds load) that {@link DirectConv} and {@link DirectEltwise} need: one CPU engine, a stream
  * per thread, convolution primitives created once per shape and kept, in the layouts oneDNN chooses (with reorders
- * from and to ND4J's plain {@code nchw} / {@code oihw} arrays where they differ), training batch-normalization
- * and element-wise primitives on plain arrays, and execution on ND4J's host memory. Only touched once
+ * from and to ND4J's plain {@code nchw} / {@code oihw} arrays where they differ), element-wise primitives on
+ * plain arrays, and execution on ND4J's host memory. Only touched once
  * {@link DirectConv#available()} has found the classes and the library.
  */
 final class Dnnl {
@@ -344,69 +343,6 @@ final class Dnnl {
                 check(dnnl_stream_wait(stream), "stream_wait");
             }
         });
-    }
-
-    // ------------------------------------------------------------------ batch normalization
-
-    /** A training batch normalization of {@code x [n, c, h, w]} with {@code eps}. */
-    record NormShape(long n, long c, long h, long w, float eps) {
-    }
-
-    /** The two batch-normalization primitives: forward training and backward (data, scale and shift). */
-    enum NormKind {
-        /** {@code (x, gamma, beta) -> (y, mean, var)}, biased variance. */
-        FORWARD(3, DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE),
-        /**
-         * {@code (x, dy, mean, var, gamma, beta) -> (dx, dgamma, dbeta)} ({@code beta} does not enter the result, but
-         * oneDNN counts it among the inputs whenever the shift is used).
-         */
-        BACKWARD(6, DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
-                DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT);
-
-        private final int inputs;
-        private final int[] args;
-
-        NormKind(int inputs, int... args) {
-            this.inputs = inputs;
-            this.args = args;
-        }
-
-        /** Whether execution argument {@code i} is a whole tensor (else a per-channel vector). */
-        private boolean tensor(int i) {
-            int a = args[i];
-            return a == DNNL_ARG_SRC || a == DNNL_ARG_DST || a == DNNL_ARG_DIFF_DST || a == DNNL_ARG_DIFF_SRC;
-        }
-    }
-
-    private record NormKey(NormKind kind, NormShape shape) {
-    }
-
-    private static Plain norm(NormKind kind, NormShape s) {
-        // the backward descriptor needs the forward one as a hint
-        dnnl_primitive_desc hint = kind == NormKind.FORWARD ? null : norm(NormKind.FORWARD, s).desc();
-        return plain(new NormKey(kind, s), () -> {
-            dnnl_memory_desc_t data = plain(new long[]{s.n(), s.c(), s.h(), s.w()}, dnnl_nchw);
-            dnnl_memory_desc_t vector = plain(new long[]{s.c()}, dnnl_a);
-            int flags = dnnl_use_scale | dnnl_use_shift;
-            dnnl_batch_normalization_desc_t bd = new dnnl_batch_normalization_desc_t();
-            if (kind == NormKind.FORWARD) {
-                check(dnnl_batch_normalization_forward_desc_init(bd, dnnl_forward_training, data, s.eps(), flags),
-                        "batch normalization desc");
-            } else {
-                check(dnnl_batch_normalization_backward_desc_init(bd, dnnl_backward, data, data, s.eps(), flags),
-                        "batch normalization backward desc");
-            }
-            dnnl_memory_desc_t[] mds = new dnnl_memory_desc_t[kind.args.length];
-            for (int i = 0; i < mds.length; i++) {
-                mds[i] = kind.tensor(i) ? data : vector;
-            }
-            return createPlain(bd, hint, "batch normalization " + kind + " " + s, kind.inputs, kind.args, mds);
-        });
-    }
-
-    /** Runs the {@code kind} batch normalization of {@code shape} on {@code arrays} in {@link NormKind}'s order. */
-    static void batchNorm(NormKind kind, NormShape shape, INDArray... arrays) {
-        run(norm(kind, shape), arrays);
     }
 
     // ------------------------------------------------------------------ element-wise functions

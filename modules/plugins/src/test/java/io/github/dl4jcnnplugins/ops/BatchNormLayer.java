@@ -15,7 +15,7 @@ import java.util.Map;
 /**
  * A test layer around {@link BatchNorm#apply} (then {@code activation}) on its input, shifted by {@code shift} first
  * (a batch mean far from 0), so that a BatchNorm runs in the plug-in runtime's session (which executes host ops such
- * as {@link DirectBatchNorm}'s and {@link BatchNormRelu}'s) and its running statistics are updated.
+ * as {@link BatchNormRelu}'s) and its running statistics are updated.
  */
 @Data
 @EqualsAndHashCode(callSuper = true)

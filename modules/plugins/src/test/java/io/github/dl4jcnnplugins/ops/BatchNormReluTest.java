@@ -34,6 +34,7 @@ class BatchNormReluTest {
                 Arguments.of(new long[]{2, 12, 5, 4}, Activation.RELU, 3.0),     // a task per channel
                 Arguments.of(new long[]{2, 12, 5, 4}, Activation.IDENTITY, 0.0),
                 Arguments.of(new long[]{2, 3, 50, 45}, Activation.RELU, 0.0),    // 2250 pixels: two blocks per plane
+                Arguments.of(new long[]{20, 3, 8, 8}, Activation.RELU, 3.0),     // 20 blocks per channel: lanes flush
                 Arguments.of(new long[]{1, 9, 47, 45}, Activation.TANH, 0.0));  // another activation after it
     }
 
@@ -61,14 +62,13 @@ class BatchNormReluTest {
 
     private static Map<String, INDArray> run(long[] shape, Activation activation, double shift, DataType dt,
                                              String host) {
-        return PluginHarness.withSystemProperty(BatchNormRelu.PROPERTY, host,
-                () -> PluginHarness.withSystemProperty(DirectBatchNorm.PROPERTY, "false", () -> {
-                    ComputationGraph net = network(shape, activation, shift, dt);
-                    Map<String, INDArray> out = new TreeMap<>(PluginHarness.outputAndGradients(net, input(shape, dt),
-                            labels(shape[0], dt)));
-                    net.getLayer("plugin").paramTable().forEach((k, v) -> out.put("param " + k, v.dup()));
-                    return out;
-                }));
+        return PluginHarness.withSystemProperty(BatchNormRelu.PROPERTY, host, () -> {
+            ComputationGraph net = network(shape, activation, shift, dt);
+            Map<String, INDArray> out = new TreeMap<>(PluginHarness.outputAndGradients(net, input(shape, dt),
+                    labels(shape[0], dt)));
+            net.getLayer("plugin").paramTable().forEach((k, v) -> out.put("param " + k, v.dup()));
+            return out;
+        });
     }
 
     private static ComputationGraph network(long[] shape, Activation activation, double shift, DataType dt) {

@@ -113,8 +113,7 @@ class DirectConvTest {
     }
 
     static List<Route> otherRoutes() {
-        return List.of(new Route(DirectBatchNorm.PROPERTY, DirectBatchNorm::applies),
-                new Route(DirectEltwise.PROPERTY, DirectEltwise::applies));
+        return List.of(new Route(DirectEltwise.PROPERTY, DirectEltwise::applies));
     }
 
     @ParameterizedTest
