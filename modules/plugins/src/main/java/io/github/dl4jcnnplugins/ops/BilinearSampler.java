@@ -65,7 +65,7 @@ public final class BilinearSampler {
             throw new IllegalArgumentException("BilinearSampler: groups=" + groups + " must divide channels=" + channels);
         }
         if (HostOp.usableIn(sd, x.dataType())) {
-            return BilinearSampling.sample(sd, x, groups, py, px, scale);
+            return BilinearSampling.sample(sd, x, groups, py, px, scale, false);
         }
         DataType dt = x.dataType();
         long cg = channels / groups;
@@ -131,6 +131,10 @@ public final class BilinearSampler {
     public static SDVariable sample(SameDiff sd, SDVariable x, long channels, long height, long width,
                                     long points, SDVariable py, SDVariable px) {
         long p = points;
+        if (HostOp.usableIn(sd, x.dataType())) {   // straight into this layout (BilinearSampling.sample)
+            return BilinearSampling.sample(sd, x, 1, py.reshape(-1, 1, p), px.reshape(-1, 1, p), null, true)
+                    .reshape(-1, channels, p);
+        }
         SDVariable s = sampleChannelsLast(sd, x, channels, height, width, 1, p,
                 py.reshape(-1, 1, p), px.reshape(-1, 1, p), null);
         return s.reshape(-1, p, channels).permute(0, 2, 1);

@@ -15,6 +15,7 @@ import java.util.List;
  * <pre>
  *   inputs  x [N, C, H, W], py [N, G, P], px [N, G, P], optional scale [N, G, P]
  *   output  [N, G, P, C / G]: channel block g of x sampled at (py[n, g, p], px[n, g, p]), times scale
+ *           (or [N, G, C / G, P], channels first, when asked)
  *   y0 = floor(py), ly = py - y0 (likewise x0, lx); corners outside the image count 0;
  *   out = s ((1-ly)(1-lx) v00 + (1-ly) lx v01 + ly (1-lx) v10 + ly lx v11)
  *   d/dpy = s sum_c g ((1-lx)(v10 - v00) + lx (v11 - v01)),  d/dpx = s sum_c g ((1-ly)(v01 - v00) + ly (v11 - v10)),
@@ -41,10 +42,14 @@ public final class BilinearSampling {
     /**
      * Samples as {@link BilinearSampler#sampleChannelsLast} does ({@code scale} may be null).
      *
-     * @return {@code [N, groups, P, C / groups]}
+     * @param channelsFirst the output's layout: {@code [N, groups, C / groups, P]} (the spatial transformer's image
+     *                      layout: no permute forward, and backward the gradient arrives row-major: a permuted view
+     *                      would be copied by libnd4j's strided {@code dup}, 1.8 ms for STN's [16, 3, 64, 64]), else
+     *                      {@code [N, groups, P, C / groups]} (the layout a matrix product wants next)
      */
-    static SDVariable sample(SameDiff sd, SDVariable x, int groups, SDVariable py, SDVariable px, SDVariable scale) {
-        return new Forward(sd, x, groups, py, px, scale).outputVariable();
+    static SDVariable sample(SameDiff sd, SDVariable x, int groups, SDVariable py, SDVariable px, SDVariable scale,
+                             boolean channelsFirst) {
+        return new Forward(sd, x, groups, py, px, scale, channelsFirst).outputVariable();
     }
 
     /** The geometry of one call and its split into tasks. */
@@ -202,8 +207,36 @@ public final class BilinearSampling {
         target.set(l.planesStart(task), planes, 0, planes.length);
     }
 
+    /**
+     * Points {@code [p0, p0 + len)} of image and group {@code ng}, channels {@code [c0, c0 + cc)} of the group, from
+     * the output (or its gradient) {@code a} into {@code d}: as {@code [len, cc]} when the output is channels last
+     * ({@code [N, G, P, cg]}), as {@code [cc, len]} when it is channels first ({@code [N, G, cg, P]}).
+     */
+    private static void readBlock(HostOp.Host a, double[] d, Layout l, int ng, int p0, int len, int c0, int cc,
+                                  boolean channelsFirst) {
+        if (channelsFirst) {
+            for (int c = 0; c < cc; c++) {
+                a.get((ng * l.cg() + c0 + c) * l.p + p0, d, c * len, len);
+            }
+        } else {
+            readRows(a, d, ng * l.p + p0, len, l.cg(), c0, cc);
+        }
+    }
+
+    /** The inverse of {@link #readBlock}. */
+    private static void writeBlock(double[] d, HostOp.Host a, Layout l, int ng, int p0, int len, int c0, int cc,
+                                   boolean channelsFirst) {
+        if (channelsFirst) {
+            for (int c = 0; c < cc; c++) {
+                a.set((ng * l.cg() + c0 + c) * l.p + p0, d, c * len, len);
+            }
+        } else {
+            writeRows(d, a, ng * l.p + p0, len, l.cg(), c0, cc);
+        }
+    }
+
     /** Rows {@code [first, first + rows)} of {@code [*, cg]}, columns {@code [c0, c0 + cc)}, into {@code d} as {@code [rows, cc]}. */
-    private static void readBlock(HostOp.Host a, double[] d, int first, int rows, int cg, int c0, int cc) {
+    private static void readRows(HostOp.Host a, double[] d, int first, int rows, int cg, int c0, int cc) {
         if (cc == cg) {
             a.get(first * cg, d, 0, rows * cg);
         } else {
@@ -213,8 +246,8 @@ public final class BilinearSampling {
         }
     }
 
-    /** The inverse of {@link #readBlock}. */
-    private static void writeBlock(double[] d, HostOp.Host a, int first, int rows, int cg, int c0, int cc) {
+    /** The inverse of {@link #readRows}. */
+    private static void writeRows(double[] d, HostOp.Host a, int first, int rows, int cg, int c0, int cc) {
         if (cc == cg) {
             a.set(first * cg, d, 0, rows * cg);
         } else {
@@ -260,9 +293,10 @@ public final class BilinearSampling {
         public Forward() {
         }
 
-        Forward(SameDiff sd, SDVariable x, int groups, SDVariable py, SDVariable px, SDVariable scale) {
+        Forward(SameDiff sd, SDVariable x, int groups, SDVariable py, SDVariable px, SDVariable scale,
+                boolean channelsFirst) {
             super(sd, scale == null ? new SDVariable[]{x, py, px} : new SDVariable[]{x, py, px, scale});
-            addIArgument(groups);
+            addIArgument(groups, channelsFirst ? 1 : 0);
         }
 
         @Override
@@ -275,7 +309,7 @@ public final class BilinearSampling {
             long[] x = in.get(0);
             long[] p = in.get(1);
             long g = iArgs()[0];
-            return List.of(new long[]{x[0], g, p[2], x[1] / g});
+            return List.of(iArgs()[1] != 0 ? new long[]{x[0], g, x[1] / g, p[2]} : new long[]{x[0], g, p[2], x[1] / g});
         }
 
         @Override
@@ -283,7 +317,7 @@ public final class BilinearSampling {
             Layout l = Layout.of(in.get(0).shape(), in.get(1).shape(), (int) iArgs()[0]);
             Sources src = Sources.of(in, in.size() > 3);
             HostOp.Host y = HostOp.Host.of(out.get(0), true);
-            int cg = l.cg();
+            boolean channelsFirst = iArgs()[1] != 0;
             HostOp.parallelFor(l.tasks(), t -> {
                 Task task = l.task(t);
                 int cc = task.cc();
@@ -295,29 +329,32 @@ public final class BilinearSampling {
                 double[] o = new double[Math.min(BLOCK, l.p) * cc];
                 for (int p0 = 0; p0 < l.p; p0 += BLOCK) {
                     int len = Math.min(BLOCK, l.p - p0);
-                    int first = task.ng() * l.p + p0;
-                    double[][] pos = src.points(first, len);
+                    double[][] pos = src.points(task.ng() * l.p + p0, len);
                     double[] ys = pos[0], xsPos = pos[1], ss = pos[2];
+                    // the block's output: point p, channel c at p * ops + c * ocs
+                    int ops = channelsFirst ? 1 : cc;
+                    int ocs = channelsFirst ? len : 1;
                     for (int p = 0; p < len; p++) {
                         pt.set(ys[p], xsPos[p], ss == null ? 1.0 : ss[p], l.h, l.w, ps);
                         double w00 = (1 - pt.ly) * (1 - pt.lx) * pt.s;
                         double w01 = (1 - pt.ly) * pt.lx * pt.s;
                         double w10 = pt.ly * (1 - pt.lx) * pt.s;
                         double w11 = pt.ly * pt.lx * pt.s;
-                        int ob = p * cc;
+                        int ob = p * ops;
                         if (pt.inside()) {   // the common case: no test per corner and channel
                             int a = pt.o00, b = pt.o01, d = pt.o10, e = pt.o11;
                             for (int c = 0, k = 0; c < cc; c++, k += cs) {
-                                o[ob + c] = w00 * xs[a + k] + w01 * xs[b + k] + w10 * xs[d + k] + w11 * xs[e + k];
+                                o[ob + c * ocs] = w00 * xs[a + k] + w01 * xs[b + k] + w10 * xs[d + k]
+                                        + w11 * xs[e + k];
                             }
                         } else {
                             for (int c = 0, k = 0; c < cc; c++, k += cs) {
-                                o[ob + c] = w00 * value(xs, pt.o00, k) + w01 * value(xs, pt.o01, k)
+                                o[ob + c * ocs] = w00 * value(xs, pt.o00, k) + w01 * value(xs, pt.o01, k)
                                         + w10 * value(xs, pt.o10, k) + w11 * value(xs, pt.o11, k);
                             }
                         }
                     }
-                    writeBlock(o, y, first, len, cg, task.c0(), cc);
+                    writeBlock(o, y, l, task.ng(), p0, len, task.c0(), cc, channelsFirst);
                 }
             });
         }
@@ -326,14 +363,15 @@ public final class BilinearSampling {
         public List<SDVariable> doDiff(List<SDVariable> grads) {
             List<SDVariable> args = new ArrayList<>(List.of(args()));
             args.add(grads.get(0));
-            SDVariable[] g = new Backward(sameDiff, args.toArray(new SDVariable[0]), (int) iArgs()[0])
-                    .outputVariables();
+            SDVariable[] g = new Backward(sameDiff, args.toArray(new SDVariable[0]), (int) iArgs()[0],
+                    iArgs()[1] != 0).outputVariables();
             return List.of(g);
         }
     }
 
     /**
-     * The gradient op: inputs {@code x, py, px, [scale], gradOut}; outputs {@code dx, dpy, dpx, [dscale]}.
+     * The gradient op: inputs {@code x, py, px, [scale], gradOut} ({@code gradOut} in the forward output's layout);
+     * outputs {@code dx, dpy, dpx, [dscale]}.
      */
     public static final class Backward extends HostOp {
         public static final String OP_NAME = "dl4jcnnplugins_bilinear_sample_bp";
@@ -346,9 +384,9 @@ public final class BilinearSampling {
         public Backward() {
         }
 
-        Backward(SameDiff sd, SDVariable[] args, int groups) {
+        Backward(SameDiff sd, SDVariable[] args, int groups, boolean channelsFirst) {
             super(sd, args);
-            addIArgument(groups, args.length - 4);   // groups, whether a scale is given
+            addIArgument(groups, args.length - 4, channelsFirst ? 1 : 0);   // groups, whether a scale is given, layout
         }
 
         @Override
@@ -372,7 +410,7 @@ public final class BilinearSampling {
             Sources src = Sources.of(in, scaled);
             HostOp.Host gOut = HostOp.Host.of(in.get(in.size() - 1), false);
             HostOp.Host dx = HostOp.Host.of(out.get(0), true);
-            int cg = l.cg();
+            boolean channelsFirst = iArgs()[2] != 0;
             int points = l.n * l.g * l.p;
             // per channel range: its share of the coordinate (and scale) gradients, summed below
             double[][] gradPy = new double[l.chunks][points];
@@ -394,20 +432,22 @@ public final class BilinearSampling {
                     int row = task.ng() * l.p + p0;
                     double[][] pos = src.points(row, len);
                     double[] ys = pos[0], xsPos = pos[1], ss = pos[2];
-                    readBlock(gOut, go, row, len, cg, task.c0(), cc);
+                    readBlock(gOut, go, l, task.ng(), p0, len, task.c0(), cc, channelsFirst);
+                    int ops = channelsFirst ? 1 : cc;   // as in the forward op
+                    int ocs = channelsFirst ? len : 1;
                     for (int p = 0; p < len; p++) {
                         int pi = row + p;
                         pt.set(ys[p], xsPos[p], scaled ? ss[p] : 1.0, l.h, l.w, ps);
                         double ly = pt.ly, lx = pt.lx;
                         double u00 = (1 - ly) * (1 - lx), u01 = (1 - ly) * lx, u10 = ly * (1 - lx), u11 = ly * lx;
-                        int ob = p * cc;
+                        int ob = p * ops;
                         // per corner: its share of the image gradient, and sum_c g[c] v[c] (dk below)
                         double s00 = pt.s * u00, s01 = pt.s * u01, s10 = pt.s * u10, s11 = pt.s * u11;
                         double d00 = 0, d01 = 0, d10 = 0, d11 = 0;
                         if (pt.inside()) {   // the common case: no test per corner and channel
                             int a = pt.o00, b = pt.o01, d = pt.o10, e = pt.o11;
                             for (int c = 0, k = 0; c < cc; c++, k += cs) {
-                                double g = go[ob + c];
+                                double g = go[ob + c * ocs];
                                 gx[a + k] += g * s00;
                                 gx[b + k] += g * s01;
                                 gx[d + k] += g * s10;
@@ -419,7 +459,7 @@ public final class BilinearSampling {
                             }
                         } else {
                             for (int c = 0, k = 0; c < cc; c++, k += cs) {
-                                double g = go[ob + c];
+                                double g = go[ob + c * ocs];
                                 d00 += g * scatter(gx, xs, pt.o00, k, g * s00);
                                 d01 += g * scatter(gx, xs, pt.o01, k, g * s01);
                                 d10 += g * scatter(gx, xs, pt.o10, k, g * s10);
