@@ -183,10 +183,10 @@ public final class BilinearSampler {
 
     /**
      * {@link #gridSample} of {@link #affineGrid}: the spatial transformer's sampler, the same values and gradients.
-     * Where {@link #gridSample} would use the host op, the grid goes to it without the {@code [N, outH, outW, 2]}
-     * layout in between: the pixel coordinates are the product above times {@code (W/2, H/2)} plus a shift (the
-     * unnormalisation, {@link #unnormalise}, as one scale and one shift for both axes), then two slices; about half
-     * the ops of the two calls, forward and backward.
+     * Where {@link #gridSample} would use the host op, the host op takes theta itself and computes each output
+     * pixel's source in pixel units in its kernel ({@code theta @ [x_t, y_t, 1]} times {@code (W/2, H/2)} plus a
+     * shift: {@link #affineSources} and {@link #unnormalise} in one), and its gradient op returns theta's gradient:
+     * no grid, coordinate arrays, slices or permutes in the graph.
      */
     public static SDVariable affineSample(SameDiff sd, SDVariable x, long channels, long height, long width,
                                           SDVariable theta, long outH, long outW, boolean alignCorners) {
@@ -195,17 +195,9 @@ public final class BilinearSampler {
             return gridSample(sd, x, channels, height, width, affineGrid(sd, theta, outH, outW, alignCorners), outH,
                     outW, alignCorners, sampling);
         }
-        DataType dt = x.dataType();
-        double sx = pixelScale(width, alignCorners);
-        double sy = pixelScale(height, alignCorners);
-        double half = alignCorners ? 0.0 : 0.5;
-        INDArray scale = Nd4j.createFromArray(sx, sy).castTo(dt).reshape(1, 2, 1);
-        INDArray shift = Nd4j.createFromArray(sx - half, sy - half).castTo(dt).reshape(1, 2, 1);
-        SDVariable pixels = Mul.of(sd, affineSources(sd, theta, outH, outW, alignCorners), sd.constant(scale), 0, 2)
-                .add(sd.constant(shift));                                       // [N, 2, P]: px, py
-        SDVariable px = pixels.get(SDIndex.all(), SDIndex.interval(0, 1), SDIndex.all());
-        SDVariable py = pixels.get(SDIndex.all(), SDIndex.interval(1, 2), SDIndex.all());
-        return sample(sd, x, channels, height, width, outH * outW, py, px).reshape(-1, channels, outH, outW);
+        // the host op computes theta's pixel coordinates itself (BilinearSampling.affineSample)
+        return BilinearSampling.affineSample(sd, x, theta.reshape(-1, 2, 3), outH, outW, alignCorners)
+                .reshape(-1, channels, outH, outW);
     }
 
     /** How {@link #gridSample} computes the bilinear interpolation; both give the same values and gradients. */
@@ -343,7 +335,7 @@ public final class BilinearSampler {
     }
 
     /** Pixels per normalised unit: {@code (size - 1) / 2} with alignCorners, else {@code size / 2}. */
-    private static double pixelScale(long size, boolean alignCorners) {
+    static double pixelScale(long size, boolean alignCorners) {
         return alignCorners ? (size - 1) / 2.0 : size / 2.0;
     }
 

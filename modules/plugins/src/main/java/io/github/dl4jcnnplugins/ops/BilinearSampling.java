@@ -5,6 +5,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -16,6 +17,9 @@ import java.util.List;
  *   inputs  x [N, C, H, W], py [N, G, P], px [N, G, P], optional scale [N, G, P]
  *   output  [N, G, P, C / G]: channel block g of x sampled at (py[n, g, p], px[n, g, p]), times scale
  *           (or [N, G, C / G, P], channels first, when asked)
+ *   affine: inputs x [N, C, H, W], theta [N, 2, 3]; output [N, 1, C, outH outW]: the points are
+ *           theta @ [x_t, y_t, 1] of each output pixel in pixel units (BilinearSampler.affineSample), computed in
+ *           the kernel; the gradient op gives dx and dtheta
  *   y0 = floor(py), ly = py - y0 (likewise x0, lx); corners outside the image count 0;
  *   out = s ((1-ly)(1-lx) v00 + (1-ly) lx v01 + ly (1-lx) v10 + ly lx v11)
  *   d/dpy = s sum_c g ((1-lx)(v10 - v00) + lx (v11 - v01)),  d/dpx = s sum_c g ((1-ly)(v01 - v00) + ly (v11 - v10)),
@@ -50,6 +54,66 @@ public final class BilinearSampling {
     static SDVariable sample(SameDiff sd, SDVariable x, int groups, SDVariable py, SDVariable px, SDVariable scale,
                              boolean channelsFirst) {
         return new Forward(sd, x, groups, py, px, scale, channelsFirst).outputVariable();
+    }
+
+    /**
+     * {@link BilinearSampler#affineSample}'s sampling as one op: {@code x [N, C, H, W]} sampled at {@code theta @
+     * [x_t, y_t, 1]} (theta {@code [N, 2, 3]}) for each of the {@code outH x outW} output pixels, those coordinates
+     * computed in the kernel (no {@code [N, 2, P]} coordinate arrays, their slices, products and gradients: about
+     * a dozen ops forward and backward).
+     *
+     * @return {@code [N, 1, C, outH * outW]}
+     */
+    static SDVariable affineSample(SameDiff sd, SDVariable x, SDVariable theta, long outH, long outW,
+                                   boolean alignCorners) {
+        return new Forward(sd, x, theta, outH, outW, alignCorners).outputVariable();
+    }
+
+    /** Integer arguments after the forward op's {@code groups, channelsFirst} in the affine form. */
+    private record Affine(int outH, int outW, boolean alignCorners) {
+        /** The affine form's arguments at {@code from} of {@code iArgs}, or null when they are not there. */
+        static Affine of(long[] iArgs, int from) {
+            return iArgs.length < from + 3 ? null
+                    : new Affine((int) iArgs[from], (int) iArgs[from + 1], iArgs[from + 2] != 0);
+        }
+
+        long[] args() {
+            return new long[]{outH, outW, alignCorners ? 1 : 0};
+        }
+
+        int points() {
+            return outH * outW;
+        }
+
+        /** {@code [x_t, y_t]} of output pixel {@code p} ({@link BilinearSampler#normalisedCentre}). */
+        double xt(int p) {
+            return BilinearSampler.normalisedCentre(p % outW, outW, alignCorners);
+        }
+
+        double yt(int p) {
+            return BilinearSampler.normalisedCentre(p / outW, outH, alignCorners);
+        }
+
+        /** Pixel units from normalised ones: {@code v * scale + scale - half} ({@link BilinearSampler#pixelScale}). */
+        double scale(int size) {
+            return BilinearSampler.pixelScale(size, alignCorners);
+        }
+
+        double half() {
+            return alignCorners ? 0.0 : 0.5;
+        }
+    }
+
+    /** The points' shape {@code [N, G, P]}: {@code py}'s, or {@code [N, 1, outH * outW]} in the affine form. */
+    private static long[] pointShape(List<?> in, Affine affine) {
+        if (affine != null) {
+            return new long[]{shapeOf(in.get(0))[0], 1, affine.points()};
+        }
+        return shapeOf(in.get(1));
+    }
+
+    private static long[] shapeOf(Object o) {
+        return o instanceof INDArray a ? a.shape() : (long[]) o;
     }
 
     /** The geometry of one call and its split into tasks. */
@@ -98,15 +162,70 @@ public final class BilinearSampling {
     }
 
     /** The op's inputs {@code x, py, px} and, when given, {@code scale}. */
-    private record Sources(HostOp.Host x, HostOp.Host py, HostOp.Host px, HostOp.Host scale) {
+    private record Sources(HostOp.Host x, HostOp.Host py, HostOp.Host px, HostOp.Host scale, double[] theta,
+                           Affine affine, int h, int w) {
         static Sources of(List<INDArray> in, boolean scaled) {
             return new Sources(HostOp.Host.of(in.get(0), false), HostOp.Host.of(in.get(1), false),
-                    HostOp.Host.of(in.get(2), false), scaled ? HostOp.Host.of(in.get(3), false) : null);
+                    HostOp.Host.of(in.get(2), false), scaled ? HostOp.Host.of(in.get(3), false) : null, null, null,
+                    0, 0);
         }
 
-        /** Positions and scales of points {@code [first, first + len)} ({@code [2]} null without a scale). */
+        /** The affine form: {@code in = (x, theta, ...)}. */
+        static Sources affine(List<INDArray> in, Affine affine) {
+            INDArray theta = in.get(1);
+            return new Sources(HostOp.Host.of(in.get(0), false), null, null, null,
+                    HostOp.Host.of(theta, false).all((int) theta.length()), affine, (int) in.get(0).size(2),
+                    (int) in.get(0).size(3));
+        }
+
+        /**
+         * Positions and scales of points {@code [first, first + len)} of {@code [N * G * P]} ({@code [2]} null
+         * without a scale); in the affine form (one group) computed from theta.
+         */
         double[][] points(int first, int len) {
-            return new double[][]{read(py, first, len), read(px, first, len), read(scale, first, len)};
+            if (affine == null) {
+                return new double[][]{read(py, first, len), read(px, first, len), read(scale, first, len)};
+            }
+            int n = first / affine.points();
+            double sx = affine.scale(w);
+            double sy = affine.scale(h);
+            double[] ys = new double[len];
+            double[] xs = new double[len];
+            for (int i = 0; i < len; i++) {
+                int p = first + i - n * affine.points();
+                double xt = affine.xt(p);
+                double yt = affine.yt(p);
+                int t = 6 * n;
+                xs[i] = (theta[t] * xt + theta[t + 1] * yt + theta[t + 2]) * sx + (sx - affine.half());
+                ys[i] = (theta[t + 3] * xt + theta[t + 4] * yt + theta[t + 5]) * sy + (sy - affine.half());
+            }
+            return new double[][]{ys, xs, null};
+        }
+
+        /**
+         * The gradient of theta {@code [N, 2, 3]} from those of the points' positions ({@code [N * P]} each):
+         * {@code dtheta[n, 0] = sum_p dpx sx [x_t, y_t, 1]}, {@code dtheta[n, 1]} likewise with {@code dpy, sy}.
+         */
+        double[] thetaGradient(double[] gradPy, double[] gradPx) {
+            int n = theta.length / 6;
+            double sx = affine.scale(w);
+            double sy = affine.scale(h);
+            double[] d = new double[theta.length];
+            for (int i = 0; i < n; i++) {
+                for (int p = 0; p < affine.points(); p++) {
+                    double xt = affine.xt(p);
+                    double yt = affine.yt(p);
+                    double gx = gradPx[i * affine.points() + p] * sx;
+                    double gy = gradPy[i * affine.points() + p] * sy;
+                    d[6 * i] += gx * xt;
+                    d[6 * i + 1] += gx * yt;
+                    d[6 * i + 2] += gx;
+                    d[6 * i + 3] += gy * xt;
+                    d[6 * i + 4] += gy * yt;
+                    d[6 * i + 5] += gy;
+                }
+            }
+            return d;
         }
     }
 
@@ -299,6 +418,11 @@ public final class BilinearSampling {
             addIArgument(groups, channelsFirst ? 1 : 0);
         }
 
+        Forward(SameDiff sd, SDVariable x, SDVariable theta, long outH, long outW, boolean alignCorners) {
+            super(sd, x, theta);
+            addIArgument(1, 1, outH, outW, alignCorners ? 1 : 0);
+        }
+
         @Override
         public int getNumOutputs() {
             return 1;
@@ -307,15 +431,16 @@ public final class BilinearSampling {
         @Override
         protected List<long[]> outputShapes(List<long[]> in) {
             long[] x = in.get(0);
-            long[] p = in.get(1);
+            long[] p = pointShape(in, Affine.of(iArgs(), 2));
             long g = iArgs()[0];
             return List.of(iArgs()[1] != 0 ? new long[]{x[0], g, x[1] / g, p[2]} : new long[]{x[0], g, p[2], x[1] / g});
         }
 
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
-            Layout l = Layout.of(in.get(0).shape(), in.get(1).shape(), (int) iArgs()[0]);
-            Sources src = Sources.of(in, in.size() > 3);
+            Affine affine = Affine.of(iArgs(), 2);
+            Layout l = Layout.of(in.get(0).shape(), pointShape(in, affine), (int) iArgs()[0]);
+            Sources src = affine != null ? Sources.affine(in, affine) : Sources.of(in, in.size() > 3);
             HostOp.Host y = HostOp.Host.of(out.get(0), true);
             boolean channelsFirst = iArgs()[1] != 0;
             HostOp.parallelFor(l.tasks(), t -> {
@@ -363,8 +488,7 @@ public final class BilinearSampling {
         public List<SDVariable> doDiff(List<SDVariable> grads) {
             List<SDVariable> args = new ArrayList<>(List.of(args()));
             args.add(grads.get(0));
-            SDVariable[] g = new Backward(sameDiff, args.toArray(new SDVariable[0]), (int) iArgs()[0],
-                    iArgs()[1] != 0).outputVariables();
+            SDVariable[] g = new Backward(sameDiff, args.toArray(new SDVariable[0]), iArgs()).outputVariables();
             return List.of(g);
         }
     }
@@ -384,14 +508,16 @@ public final class BilinearSampling {
         public Backward() {
         }
 
-        Backward(SameDiff sd, SDVariable[] args, int groups, boolean channelsFirst) {
+        /** {@code forward}: the forward op's integer arguments. */
+        Backward(SameDiff sd, SDVariable[] args, long[] forward) {
             super(sd, args);
-            addIArgument(groups, args.length - 4, channelsFirst ? 1 : 0);   // groups, whether a scale is given, layout
+            addIArgument(forward[0], args.length - 4, forward[1]);   // groups, whether a scale is given, layout
+            addIArgument(Arrays.copyOfRange(forward, 2, forward.length));   // the affine form's, if any
         }
 
         @Override
         public int getNumOutputs() {
-            return iArgs()[1] == 1 ? 4 : 3;
+            return Affine.of(iArgs(), 3) != null ? 2 : iArgs()[1] == 1 ? 4 : 3;
         }
 
         @Override
@@ -405,9 +531,10 @@ public final class BilinearSampling {
 
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
-            Layout l = Layout.of(in.get(0).shape(), in.get(1).shape(), (int) iArgs()[0]);
+            Affine affine = Affine.of(iArgs(), 3);
+            Layout l = Layout.of(in.get(0).shape(), pointShape(in, affine), (int) iArgs()[0]);
             boolean scaled = in.size() == 5;
-            Sources src = Sources.of(in, scaled);
+            Sources src = affine != null ? Sources.affine(in, affine) : Sources.of(in, scaled);
             HostOp.Host gOut = HostOp.Host.of(in.get(in.size() - 1), false);
             HostOp.Host dx = HostOp.Host.of(out.get(0), true);
             boolean channelsFirst = iArgs()[2] != 0;
@@ -478,6 +605,11 @@ public final class BilinearSampling {
                 }
                 writeImage(gx, dx, l, task, planar);
             });
+            if (affine != null) {
+                double[] dTheta = src.thetaGradient(sum(gradPy), sum(gradPx));
+                HostOp.Host.of(out.get(1), true).set(0, dTheta, 0, dTheta.length);
+                return;
+            }
             writeSum(gradPy, HostOp.Host.of(out.get(1), true));
             writeSum(gradPx, HostOp.Host.of(out.get(2), true));
             if (scaled) {
@@ -486,13 +618,19 @@ public final class BilinearSampling {
         }
 
         private static void writeSum(double[][] parts, HostOp.Host target) {
+            double[] sum = sum(parts);
+            target.set(0, sum, 0, sum.length);
+        }
+
+        /** The channel ranges' shares summed (into the first). */
+        private static double[] sum(double[][] parts) {
             double[] sum = parts[0];
             for (int k = 1; k < parts.length; k++) {
                 for (int i = 0; i < sum.length; i++) {
                     sum[i] += parts[k][i];
                 }
             }
-            target.set(0, sum, 0, sum.length);
+            return sum;
         }
 
         @Override
