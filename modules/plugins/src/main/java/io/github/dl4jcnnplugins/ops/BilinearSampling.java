@@ -69,29 +69,33 @@ public final class BilinearSampling {
         return new Forward(sd, x, theta, outH, outW, alignCorners).outputVariable();
     }
 
-    /** Integer arguments after the forward op's {@code groups, channelsFirst} in the affine form. */
-    private record Affine(int outH, int outW, boolean alignCorners) {
+    /**
+     * Integer arguments after the forward op's {@code groups, channelsFirst} in the affine form, and the normalised
+     * target coordinates {@code x_t} of the output columns and {@code y_t} of its rows
+     * ({@link BilinearSampler#normalisedCentre}, computed once: a division per point cost more than the sampling).
+     */
+    private record Affine(int outH, int outW, boolean alignCorners, double[] xt, double[] yt) {
         /** The affine form's arguments at {@code from} of {@code iArgs}, or null when they are not there. */
         static Affine of(long[] iArgs, int from) {
-            return iArgs.length < from + 3 ? null
-                    : new Affine((int) iArgs[from], (int) iArgs[from + 1], iArgs[from + 2] != 0);
-        }
-
-        long[] args() {
-            return new long[]{outH, outW, alignCorners ? 1 : 0};
+            if (iArgs.length < from + 3) {
+                return null;
+            }
+            int outH = (int) iArgs[from];
+            int outW = (int) iArgs[from + 1];
+            boolean alignCorners = iArgs[from + 2] != 0;
+            double[] xt = new double[outW];
+            double[] yt = new double[outH];
+            for (int j = 0; j < outW; j++) {
+                xt[j] = BilinearSampler.normalisedCentre(j, outW, alignCorners);
+            }
+            for (int i = 0; i < outH; i++) {
+                yt[i] = BilinearSampler.normalisedCentre(i, outH, alignCorners);
+            }
+            return new Affine(outH, outW, alignCorners, xt, yt);
         }
 
         int points() {
             return outH * outW;
-        }
-
-        /** {@code [x_t, y_t]} of output pixel {@code p} ({@link BilinearSampler#normalisedCentre}). */
-        double xt(int p) {
-            return BilinearSampler.normalisedCentre(p % outW, outW, alignCorners);
-        }
-
-        double yt(int p) {
-            return BilinearSampler.normalisedCentre(p / outW, outH, alignCorners);
         }
 
         /** Pixel units from normalised ones: {@code v * scale + scale - half} ({@link BilinearSampler#pixelScale}). */
@@ -191,13 +195,19 @@ public final class BilinearSampling {
             double sy = affine.scale(h);
             double[] ys = new double[len];
             double[] xs = new double[len];
+            int p = first - n * affine.points();
+            int row = p / affine.outW();
+            int col = p % affine.outW();
+            int t = 6 * n;
             for (int i = 0; i < len; i++) {
-                int p = first + i - n * affine.points();
-                double xt = affine.xt(p);
-                double yt = affine.yt(p);
-                int t = 6 * n;
+                double xt = affine.xt()[col];
+                double yt = affine.yt()[row];
                 xs[i] = (theta[t] * xt + theta[t + 1] * yt + theta[t + 2]) * sx + (sx - affine.half());
                 ys[i] = (theta[t + 3] * xt + theta[t + 4] * yt + theta[t + 5]) * sy + (sy - affine.half());
+                if (++col == affine.outW()) {
+                    col = 0;
+                    row++;
+                }
             }
             return new double[][]{ys, xs, null};
         }
@@ -211,12 +221,12 @@ public final class BilinearSampling {
             double sx = affine.scale(w);
             double sy = affine.scale(h);
             double[] d = new double[theta.length];
-            for (int i = 0; i < n; i++) {
-                for (int p = 0; p < affine.points(); p++) {
-                    double xt = affine.xt(p);
-                    double yt = affine.yt(p);
-                    double gx = gradPx[i * affine.points() + p] * sx;
-                    double gy = gradPy[i * affine.points() + p] * sy;
+            for (int i = 0, p = 0; i < n; i++) {
+                for (int q = 0; q < affine.points(); q++, p++) {
+                    double xt = affine.xt()[q % affine.outW()];
+                    double yt = affine.yt()[q / affine.outW()];
+                    double gx = gradPx[p] * sx;
+                    double gy = gradPy[p] * sy;
                     d[6 * i] += gx * xt;
                     d[6 * i + 1] += gx * yt;
                     d[6 * i + 2] += gx;
