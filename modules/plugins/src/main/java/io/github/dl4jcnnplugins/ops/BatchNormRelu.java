@@ -153,8 +153,7 @@ public final class BatchNormRelu {
 
         @Override
         protected List<long[]> outputShapes(List<long[]> in) {
-            long[] x = in.get(0);
-            return List.of(x.clone(), new long[]{x[1]}, new long[]{x[1]});
+            return tensorAndChannels(in.get(0));
         }
 
         @Override
@@ -401,8 +400,7 @@ public final class BatchNormRelu {
 
         @Override
         protected List<long[]> outputShapes(List<long[]> in) {
-            long[] x = in.get(0);
-            return List.of(x.clone(), new long[]{x[1]}, new long[]{x[1]});
+            return tensorAndChannels(in.get(0));
         }
 
         @Override
@@ -532,6 +530,11 @@ public final class BatchNormRelu {
         public List<SDVariable> doDiff(List<SDVariable> grads) {
             throw new UnsupportedOperationException(OP_NAME + ": second derivatives are not supported");
         }
+    }
+
+    /** Both ops' outputs: an array shaped as {@code x [N, C, H, W]}, then two {@code [C]}. */
+    private static List<long[]> tensorAndChannels(long[] x) {
+        return List.of(x.clone(), new long[]{x[1]}, new long[]{x[1]});
     }
 
     /** The first {@code n} elements of a float array. */
