@@ -165,31 +165,46 @@ public final class BilinearSampling {
     private record Task(int ng, int n, int chunk, int c0, int cc, int first) {
     }
 
-    /** The op's inputs {@code x, py, px} and, when given, {@code scale}. */
-    private record Sources(HostOp.Host x, HostOp.Host py, HostOp.Host px, HostOp.Host scale, double[] theta,
-                           Affine affine, int h, int w) {
-        static Sources of(List<INDArray> in, boolean scaled) {
-            return new Sources(HostOp.Host.of(in.get(0), false), HostOp.Host.of(in.get(1), false),
-                    HostOp.Host.of(in.get(2), false), scaled ? HostOp.Host.of(in.get(3), false) : null, null, null,
-                    0, 0);
+    /** The op's inputs: {@code x} and where its sample points come from. */
+    private record Sources(HostOp.Host x, Points where) {
+        /** {@code in = (x, py, px[, scale], ...)}, or {@code (x, theta, ...)} in the affine form. */
+        static Sources of(List<INDArray> in, Affine affine, boolean scaled) {
+            HostOp.Host x = HostOp.Host.of(in.get(0), false);
+            if (affine != null) {
+                INDArray theta = in.get(1);
+                return new Sources(x, new FromTheta(HostOp.Host.of(theta, false).all((int) theta.length()), affine,
+                        (int) in.get(0).size(2), (int) in.get(0).size(3)));
+            }
+            return new Sources(x, new Given(HostOp.Host.of(in.get(1), false), HostOp.Host.of(in.get(2), false),
+                    scaled ? HostOp.Host.of(in.get(3), false) : null));
         }
 
-        /** The affine form: {@code in = (x, theta, ...)}. */
-        static Sources affine(List<INDArray> in, Affine affine) {
-            INDArray theta = in.get(1);
-            return new Sources(HostOp.Host.of(in.get(0), false), null, null, null,
-                    HostOp.Host.of(theta, false).all((int) theta.length()), affine, (int) in.get(0).size(2),
-                    (int) in.get(0).size(3));
+        double[][] points(int first, int len) {
+            return where.get(first, len);
         }
+    }
 
+    /** Where the sample points come from. */
+    private interface Points {
         /**
          * Positions and scales of points {@code [first, first + len)} of {@code [N * G * P]} ({@code [2]} null
-         * without a scale); in the affine form (one group) computed from theta.
+         * without a scale).
          */
-        double[][] points(int first, int len) {
-            if (affine == null) {
-                return new double[][]{read(py, first, len), read(px, first, len), read(scale, first, len)};
-            }
+        double[][] get(int first, int len);
+    }
+
+    /** Given as the arrays {@code py, px} and optionally {@code scale}. */
+    private record Given(HostOp.Host py, HostOp.Host px, HostOp.Host scale) implements Points {
+        @Override
+        public double[][] get(int first, int len) {
+            return new double[][]{read(py, first, len), read(px, first, len), read(scale, first, len)};
+        }
+    }
+
+    /** The affine form (one group): {@code theta [N, 2, 3]} applied to the output pixels of an {@code h x w} image. */
+    private record FromTheta(double[] theta, Affine affine, int h, int w) implements Points {
+        @Override
+        public double[][] get(int first, int len) {
             int n = first / affine.points();
             double sx = affine.scale(w);
             double sy = affine.scale(h);
@@ -450,7 +465,7 @@ public final class BilinearSampling {
         public void compute(List<INDArray> in, List<INDArray> out) {
             Affine affine = Affine.of(iArgs(), 2);
             Layout l = Layout.of(in.get(0).shape(), pointShape(in, affine), (int) iArgs()[0]);
-            Sources src = affine != null ? Sources.affine(in, affine) : Sources.of(in, in.size() > 3);
+            Sources src = Sources.of(in, affine, in.size() > 3);
             HostOp.Host y = HostOp.Host.of(out.get(0), true);
             boolean channelsFirst = iArgs()[1] != 0;
             HostOp.parallelFor(l.tasks(), t -> {
@@ -544,7 +559,7 @@ public final class BilinearSampling {
             Affine affine = Affine.of(iArgs(), 3);
             Layout l = Layout.of(in.get(0).shape(), pointShape(in, affine), (int) iArgs()[0]);
             boolean scaled = in.size() == 5;
-            Sources src = affine != null ? Sources.affine(in, affine) : Sources.of(in, scaled);
+            Sources src = Sources.of(in, affine, scaled);
             HostOp.Host gOut = HostOp.Host.of(in.get(in.size() - 1), false);
             HostOp.Host dx = HostOp.Host.of(out.get(0), true);
             boolean channelsFirst = iArgs()[2] != 0;
@@ -616,7 +631,7 @@ public final class BilinearSampling {
                 writeImage(gx, dx, l, task, planar);
             });
             if (affine != null) {
-                double[] dTheta = src.thetaGradient(sum(gradPy), sum(gradPx));
+                double[] dTheta = ((FromTheta) src.where()).thetaGradient(sum(gradPy), sum(gradPx));
                 HostOp.Host.of(out.get(1), true).set(0, dTheta, 0, dTheta.length);
                 return;
             }
