@@ -30,10 +30,11 @@ public final class BatchNorm {
      * @param x        {@code [N, C, H, W]} with {@code H, W} known at build time ({@code hw = H * W})
      * @param prefix   PyTorch name of the BatchNorm2d module, e.g. {@code "primary_conv.1"}
      * @param momentum PyTorch momentum (DL4J's {@code decay} is {@code 1 - momentum})
+     * @param activation applied after it ({@link ConvBnAct#activate}; see below)
      */
     public static SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, String prefix, long c,
-                                   long hw, double momentum, double eps) {
-        return apply(ctx, x, p, List.of(new Part(prefix, c)), hw, momentum, eps, Activation.IDENTITY);
+                                   long hw, double momentum, double eps, Activation activation) {
+        return apply(ctx, x, p, List.of(new Part(prefix, c)), hw, momentum, eps, activation);
     }
 
     /**

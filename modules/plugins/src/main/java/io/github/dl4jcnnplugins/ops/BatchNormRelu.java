@@ -8,6 +8,7 @@ import org.nd4j.linalg.exception.ND4JIllegalStateException;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.BinaryOperator;
 
 /**
  * The training {@code BatchNorm2d} (batch statistics), optionally followed by a ReLU, as two host ops for float
@@ -165,29 +166,9 @@ public final class BatchNormRelu {
             Host y = Host.of(out.get(0), true);
             float[] mean = new float[l.c()];
             float[] var = new float[l.c()];
-            if (l.parts() == 1) {
-                HostOp.parallelFor(l.c(), c -> {
-                    double[] m = moments(l, x, c, 0, l.blocks());
-                    store(l, c, m, mean, var);
-                    normalise(l, x, y, c, 0, l.blocks(), mean[c], var[c], gamma[c], beta[c]);
-                });
-            } else {
-                double[][] partial = new double[l.c() * l.parts()][];
-                HostOp.parallelFor(partial.length, t -> partial[t] = moments(l, x, t / l.parts(),
-                        l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1)));
-                for (int c = 0; c < l.c(); c++) {
-                    double[] m = partial[c * l.parts()];
-                    for (int p = 1; p < l.parts(); p++) {
-                        m = combine(m, partial[c * l.parts() + p]);
-                    }
-                    store(l, c, m, mean, var);
-                }
-                HostOp.parallelFor(partial.length, t -> {
-                    int c = t / l.parts();
-                    normalise(l, x, y, c, l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1), mean[c],
-                            var[c], gamma[c], beta[c]);
-                });
-            }
+            perChannel(l, (c, from, to, whole) -> moments(l, x, c, from, to), BatchNormRelu::combine,
+                    (c, m) -> store(l, c, m, mean, var),
+                    (c, from, to, m, whole) -> normalise(l, x, y, c, from, to, mean[c], var[c], gamma[c], beta[c]));
             Host.of(out.get(1), true).set(0, mean, 0, l.c());
             Host.of(out.get(2), true).set(0, var, 0, l.c());
         }
@@ -339,6 +320,11 @@ public final class BatchNormRelu {
     private record Kept(float[] x, float[] g) {
     }
 
+    /** The calling thread's {@link Kept} channel for a task that makes both passes ({@code whole}), if it fits. */
+    private static Kept kept(Channels l, boolean whole) {
+        return whole && l.count() <= KEEP ? Scratch.get().kept((int) l.count()) : null;
+    }
+
     /** A host-op thread's working arrays (one block each), lanes and kept channel. */
     private static final class Scratch {
         private static final ThreadLocal<Scratch> OF_THREAD = ThreadLocal.withInitial(Scratch::new);
@@ -359,6 +345,53 @@ public final class BatchNormRelu {
             }
             return kept;
         }
+    }
+
+    /** A first pass over blocks {@code [from, to)} of channel {@code c}: its partial result. */
+    private interface FirstPass {
+        double[] run(int c, int from, int to, boolean whole);
+    }
+
+    /** What is kept of channel {@code c}'s combined first-pass result. */
+    private interface Done {
+        void accept(int c, double[] total);
+    }
+
+    /** A second pass over blocks {@code [from, to)} of channel {@code c}, given the channel's combined result. */
+    private interface SecondPass {
+        void run(int c, int from, int to, double[] total, boolean whole);
+    }
+
+    /**
+     * The schedule both ops share: every channel's first pass, the channel's parts' results combined and handed to
+     * {@code done}, then its second pass. With one part per channel a task makes both passes over its channel one
+     * after the other (the second from the cache; {@code whole} is true); else the first passes of all parts run,
+     * then the second passes.
+     */
+    private static void perChannel(Channels l, FirstPass first, BinaryOperator<double[]> combine, Done done,
+                                   SecondPass second) {
+        if (l.parts() == 1) {
+            HostOp.parallelFor(l.c(), c -> {
+                double[] total = first.run(c, 0, l.blocks(), true);
+                done.accept(c, total);
+                second.run(c, 0, l.blocks(), total, true);
+            });
+            return;
+        }
+        int parts = l.parts();
+        double[][] partial = new double[l.c() * parts][];
+        HostOp.parallelFor(partial.length, t -> partial[t] = first.run(t / parts, l.partStart(t % parts),
+                l.partStart(t % parts + 1), false));
+        double[][] total = new double[l.c()][];
+        for (int c = 0; c < l.c(); c++) {
+            total[c] = partial[c * parts];
+            for (int p = 1; p < parts; p++) {
+                total[c] = combine.apply(total[c], partial[c * parts + p]);
+            }
+            done.accept(c, total[c]);
+        }
+        HostOp.parallelFor(partial.length, t -> second.run(t / parts, l.partStart(t % parts),
+                l.partStart(t % parts + 1), total[t / parts], false));
     }
 
     /**
@@ -415,37 +448,14 @@ public final class BatchNormRelu {
             Host dx = Host.of(out.get(0), true);
             float[] dGamma = new float[l.c()];
             float[] dBeta = new float[l.c()];
-            if (l.parts() == 1) {
-                HostOp.parallelFor(l.c(), c -> {
-                    // a channel that fits is kept (x and the masked gradient) for the second pass
-                    Kept kept = l.count() <= KEEP ? Scratch.get().kept((int) l.count()) : null;
-                    double[] s = sums(l, x, dy, c, 0, l.blocks(), mean[c], var[c], gamma[c], beta[c], kept);
-                    store(l, c, s, var[c], dGamma, dBeta);
-                    input(l, x, dy, dx, c, 0, l.blocks(), s, mean[c], var[c], gamma[c], beta[c], kept);
-                });
-            } else {
-                double[][] partial = new double[l.c() * l.parts()][];
-                HostOp.parallelFor(partial.length, t -> {
-                    int c = t / l.parts();
-                    partial[t] = sums(l, x, dy, c, l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1),
-                            mean[c], var[c], gamma[c], beta[c], null);
-                });
-                double[][] total = new double[l.c()][];
-                for (int c = 0; c < l.c(); c++) {
-                    double[] s = {0, 0};
-                    for (int p = 0; p < l.parts(); p++) {
-                        s[0] += partial[c * l.parts() + p][0];
-                        s[1] += partial[c * l.parts() + p][1];
-                    }
-                    total[c] = s;
-                    store(l, c, s, var[c], dGamma, dBeta);
-                }
-                HostOp.parallelFor(partial.length, t -> {
-                    int c = t / l.parts();
-                    input(l, x, dy, dx, c, l.partStart(t % l.parts()), l.partStart(t % l.parts() + 1), total[c],
-                            mean[c], var[c], gamma[c], beta[c], null);
-                });
-            }
+            // a whole channel that fits is kept (x and the masked gradient) from the first pass for the second
+            perChannel(l,
+                    (c, from, to, whole) -> sums(l, x, dy, c, from, to, mean[c], var[c], gamma[c], beta[c],
+                            kept(l, whole)),
+                    (p, q) -> new double[]{p[0] + q[0], p[1] + q[1]},
+                    (c, s) -> store(l, c, s, var[c], dGamma, dBeta),
+                    (c, from, to, s, whole) -> input(l, x, dy, dx, c, from, to, s, mean[c], var[c], gamma[c],
+                            beta[c], kept(l, whole)));
             Host.of(out.get(1), true).set(0, dGamma, 0, l.c());
             Host.of(out.get(2), true).set(0, dBeta, 0, l.c());
         }

@@ -108,16 +108,12 @@ public final class BilinearSampling {
         }
     }
 
-    /** The points' shape {@code [N, G, P]}: {@code py}'s, or {@code [N, 1, outH * outW]} in the affine form. */
-    private static long[] pointShape(List<?> in, Affine affine) {
-        if (affine != null) {
-            return new long[]{shapeOf(in.get(0))[0], 1, affine.points()};
-        }
-        return shapeOf(in.get(1));
-    }
-
-    private static long[] shapeOf(Object o) {
-        return o instanceof INDArray a ? a.shape() : (long[]) o;
+    /**
+     * The points' shape {@code [N, G, P]} from the shapes of the first two inputs: the second's ({@code py}), or
+     * {@code [N, 1, outH * outW]} in the affine form.
+     */
+    private static long[] pointShape(long[] x, long[] second, Affine affine) {
+        return affine != null ? new long[]{x[0], 1, affine.points()} : second;
     }
 
     /** The geometry of one call and its split into tasks. */
@@ -237,17 +233,19 @@ public final class BilinearSampling {
             double sy = affine.scale(h);
             double[] d = new double[theta.length];
             for (int i = 0, p = 0; i < n; i++) {
-                for (int q = 0; q < affine.points(); q++, p++) {
-                    double xt = affine.xt()[q % affine.outW()];
-                    double yt = affine.yt()[q / affine.outW()];
-                    double gx = gradPx[p] * sx;
-                    double gy = gradPy[p] * sy;
-                    d[6 * i] += gx * xt;
-                    d[6 * i + 1] += gx * yt;
-                    d[6 * i + 2] += gx;
-                    d[6 * i + 3] += gy * xt;
-                    d[6 * i + 4] += gy * yt;
-                    d[6 * i + 5] += gy;
+                for (int row = 0; row < affine.outH(); row++) {
+                    double yt = affine.yt()[row];
+                    for (int col = 0; col < affine.outW(); col++, p++) {
+                        double xt = affine.xt()[col];
+                        double gx = gradPx[p] * sx;
+                        double gy = gradPy[p] * sy;
+                        d[6 * i] += gx * xt;
+                        d[6 * i + 1] += gx * yt;
+                        d[6 * i + 2] += gx;
+                        d[6 * i + 3] += gy * xt;
+                        d[6 * i + 4] += gy * yt;
+                        d[6 * i + 5] += gy;
+                    }
                 }
             }
             return d;
@@ -456,7 +454,7 @@ public final class BilinearSampling {
         @Override
         protected List<long[]> outputShapes(List<long[]> in) {
             long[] x = in.get(0);
-            long[] p = pointShape(in, Affine.of(iArgs(), 2));
+            long[] p = pointShape(x, in.get(1), Affine.of(iArgs(), 2));
             long g = iArgs()[0];
             return List.of(iArgs()[1] != 0 ? new long[]{x[0], g, x[1] / g, p[2]} : new long[]{x[0], g, p[2], x[1] / g});
         }
@@ -464,7 +462,8 @@ public final class BilinearSampling {
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
             Affine affine = Affine.of(iArgs(), 2);
-            Layout l = Layout.of(in.get(0).shape(), pointShape(in, affine), (int) iArgs()[0]);
+            Layout l = Layout.of(in.get(0).shape(), pointShape(in.get(0).shape(), in.get(1).shape(), affine),
+                    (int) iArgs()[0]);
             Sources src = Sources.of(in, affine, in.size() > 3);
             HostOp.Host y = HostOp.Host.of(out.get(0), true);
             boolean channelsFirst = iArgs()[1] != 0;
@@ -520,7 +519,8 @@ public final class BilinearSampling {
 
     /**
      * The gradient op: inputs {@code x, py, px, [scale], gradOut} ({@code gradOut} in the forward output's layout);
-     * outputs {@code dx, dpy, dpx, [dscale]}.
+     * outputs {@code dx, dpy, dpx, [dscale]}. In the affine form inputs {@code x, theta, gradOut}, outputs
+     * {@code dx, dtheta}.
      */
     public static final class Backward extends HostOp {
         public static final String OP_NAME = "dl4jcnnplugins_bilinear_sample_bp";
@@ -536,7 +536,9 @@ public final class BilinearSampling {
         /** {@code forward}: the forward op's integer arguments. */
         Backward(SameDiff sd, SDVariable[] args, long[] forward) {
             super(sd, args);
-            addIArgument(forward[0], args.length - 4, forward[1]);   // groups, whether a scale is given, layout
+            boolean affine = forward.length > 2;
+            // groups, whether a scale is given, layout
+            addIArgument(forward[0], affine ? 0 : args.length - 4, forward[1]);
             addIArgument(Arrays.copyOfRange(forward, 2, forward.length));   // the affine form's, if any
         }
 
@@ -557,7 +559,8 @@ public final class BilinearSampling {
         @Override
         public void compute(List<INDArray> in, List<INDArray> out) {
             Affine affine = Affine.of(iArgs(), 3);
-            Layout l = Layout.of(in.get(0).shape(), pointShape(in, affine), (int) iArgs()[0]);
+            Layout l = Layout.of(in.get(0).shape(), pointShape(in.get(0).shape(), in.get(1).shape(), affine),
+                    (int) iArgs()[0]);
             boolean scaled = in.size() == 5;
             Sources src = Sources.of(in, affine, scaled);
             HostOp.Host gOut = HostOp.Host.of(in.get(in.size() - 1), false);

@@ -92,8 +92,7 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
      */
     public SDVariable apply(PluginContext ctx, SDVariable x, Map<String, SDVariable> p, long h, long w) {
         SDVariable y = convolve(ctx.sd(), x, p, h, w);
-        return BatchNorm.apply(ctx, y, p, List.of(new BatchNorm.Part(bnName, out)), outH(h) * outW(w), momentum, eps,
-                activation);
+        return BatchNorm.apply(ctx, y, p, bnName, out, outH(h) * outW(w), momentum, eps, activation);
     }
 
     /** The block's convolution alone. */
@@ -106,8 +105,8 @@ public record ConvBnAct(String convName, String bnName, long in, long out, Conv.
      * and BatchNorm settings (RFB's 1x1 branch heads), computed as one block: the weights concatenated along the output
      * channels, one convolution, one BatchNorm over all the blocks' channels and the activation
      * ({@link BatchNorm#apply(PluginContext, SDVariable, Map, List, long, double, double, Activation)}: per channel,
-     * so each block's own), then each block's channels sliced out. The same values as the blocks one by one, with one op sequence instead of one per
-     * block and one larger product in place of several small ones.
+     * so each block's own), then each block's channels sliced out. The same values as the blocks one by one, with one
+     * op sequence instead of one per block and one larger product in place of several small ones.
      *
      * @return each block's output, in order
      */

@@ -41,8 +41,7 @@ public class BatchNormLayer extends ShapeKeepingLayer {
     @Override
     public SDVariable define(PluginContext ctx, SDVariable x, Map<String, SDVariable> p) {
         long[] s = ctx.inputShape(0);
-        return BatchNorm.apply(ctx, x.add(shift), p, List.of(new BatchNorm.Part("bn", nIn)), s[2] * s[3], 0.1, 1e-5,
-                activation);
+        return BatchNorm.apply(ctx, x.add(shift), p, "bn", nIn, s[2] * s[3], 0.1, 1e-5, activation);
     }
 
     @Override
